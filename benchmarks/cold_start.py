@@ -1,0 +1,73 @@
+"""Cold start of `rolecraft chat` to the first streamed token, vs a bare llama-cpp-python script.
+
+Run: .venv/bin/python benchmarks/cold_start.py [--reps 5]
+Each run is a fresh process on a fresh data folder (so it also creates the database and
+installs the sample characters). Baseline in the same run: a Python process that imports
+llama_cpp, loads the same GGUF and streams the first token of a similar prompt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _common import median
+
+from rolecraft.backends.models import resolve_gguf
+
+BASELINE = """
+import sys, llama_cpp
+llm = llama_cpp.Llama(model_path=sys.argv[1], n_ctx=2048, n_threads=2, verbose=False)
+msgs = [{"role": "system", "content": "You are Ember."}, {"role": "user", "content": "Hello there!"}]
+for chunk in llm.create_chat_completion(messages=msgs, max_tokens=8, stream=True):
+    if chunk["choices"][0]["delta"].get("content"):
+        sys.stdout.write("TOKEN\\n"); sys.stdout.flush(); break
+"""
+
+
+def first_byte(cmd: list[str], marker: bytes, env: dict[str, str], stdin: bytes = b"", nth: int = 1) -> float:
+    """Seconds from spawn until the `nth` `marker` and one more byte appeared on stdout."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+    proc.stdin.write(stdin)
+    proc.stdin.close()
+    seen = b""
+    while True:
+        byte = proc.stdout.read(1)
+        if not byte:
+            raise RuntimeError(f"{cmd[0]} ended before its first token: {seen!r}")
+        seen += byte
+        index = seen.rfind(marker)
+        if seen.count(marker) >= nth and len(seen) > index + len(marker):
+            elapsed = time.perf_counter() - start
+            proc.kill()
+            proc.wait()
+            return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=5)
+    args = parser.parse_args()
+    exe = Path(sys.executable).with_name("rolecraft")
+    model = str(resolve_gguf("smollm2"))
+    ours, raw = [], []
+    for _ in range(args.reps):
+        home = tempfile.mkdtemp(prefix="rolecraft-cold-")
+        env = {**os.environ, "ROLECRAFT_HOME": home, "ROLECRAFT_N_THREADS": "2"}
+        ours.append(first_byte([str(exe), "chat", "--new"], b"Ember: ", env, b"Hello there!\n", nth=2))
+        raw.append(first_byte([sys.executable, "-c", BASELINE, model], b"TOKEN", env))
+    print(f"rolecraft chat cold start to first token: median {median(ours):.2f} s "
+          f"(runs: {', '.join(f'{t:.2f}' for t in ours)})")
+    print(f"bare llama-cpp-python script:             median {median(raw):.2f} s "
+          f"(runs: {', '.join(f'{t:.2f}' for t in raw)})")
+    print(f"ratio: {median(ours) / median(raw):.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""The backend contract: one streaming method plus the tokenizer the context builder needs."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+from rolecraft.messages import Message
+
+
+@dataclass
+class SamplingParams:
+    """How to sample one reply, including the role constraints of the character."""
+
+    max_tokens: int = 160
+    temperature: float = 0.8
+    top_p: float = 0.95
+    top_k: int = 40
+    repeat_penalty: float = 1.1
+    seed: int | None = None
+    stop: list[str] = field(default_factory=list)
+    # Bias toward phrases the character habitually uses: (phrase, strength) pairs.
+    boost_phrases: list[str] = field(default_factory=list)
+    boost_strength: float = 0.0
+    # Phrases that break character; the backend must never emit them.
+    banned_phrases: list[str] = field(default_factory=list)
+
+
+@dataclass
+class StreamEvent:
+    """A piece of streamed text; the last event carries finish_reason and token usage."""
+
+    text: str = ""
+    finish_reason: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend can do, so callers choose paths without checking its type."""
+
+    images: bool = False
+    logit_bias: bool = False
+    exact_tokenizer: bool = True
+
+
+class Backend(ABC):
+    """A text generator. Subclasses register with `rolecraft.backends.register`."""
+
+    name: str = ""
+    capabilities: Capabilities = Capabilities()
+
+    @property
+    @abstractmethod
+    def context_size(self) -> int:
+        """Tokens the model can attend to (prompt + reply)."""
+
+    @abstractmethod
+    def stream(self, messages: Sequence[Message], params: SamplingParams) -> Iterator[StreamEvent]:
+        """Generate a reply to `messages`, yielding text as it is produced."""
+
+    @abstractmethod
+    def count_tokens(self, messages: Sequence[Message]) -> int:
+        """Tokens the rendered prompt for `messages` takes, with the model's own tokenizer."""
+
+    def count_message(self, message: Message) -> int:
+        """Tokens one message adds to a prompt; builders sum these before one exact count."""
+        return self.count_tokens([message])
+
+    def render(self, messages: Sequence[Message]) -> str:
+        """The prompt exactly as the model will read it (for --show-prompt)."""
+        return "\n".join(f"<|{m.role}|>\n{m.content}" for m in messages)
+
+    def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
+        """Release model resources."""

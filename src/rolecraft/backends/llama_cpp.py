@@ -1,0 +1,130 @@
+"""Embedded llama.cpp backend (llama-cpp-python): the offline default.
+
+We render the model's own chat template and tokenize the prompt ourselves, so
+the prompt shown by --show-prompt, the token budget and what the model reads
+are the same thing. llama-cpp-python keeps the KV cache of the previous call
+and re-evaluates only the tokens after the longest common prefix; the context
+builder keeps that prefix stable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from rolecraft.backends.base import Backend, Capabilities, SamplingParams, StreamEvent
+from rolecraft.backends.constraints import RoleLogits, phrase_token_seqs
+from rolecraft.backends.models import resolve_gguf
+from rolecraft.backends.registry import register
+from rolecraft.errors import RolecraftError, missing_extra
+from rolecraft.messages import Message
+
+if TYPE_CHECKING:
+    from rolecraft.settings import Settings
+
+FALLBACK_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def _import_llama() -> Any:
+    try:
+        import llama_cpp
+    except ImportError as exc:
+        raise missing_extra("llama-cpp-python", "llama") from exc
+    return llama_cpp
+
+
+@register("llama_cpp")
+class LlamaCppBackend(Backend):
+    """A GGUF model run in-process by llama.cpp."""
+
+    name = "llama_cpp"
+    capabilities = Capabilities(images=False, logit_bias=True, exact_tokenizer=True)
+
+    def __init__(self, settings: Settings) -> None:
+        llama_cpp = _import_llama()
+        self.model_path = resolve_gguf(settings.model, cache_dir=settings.home / "hub")
+        threads = settings.n_threads or max(1, os.cpu_count() or 1)
+        try:
+            self.llm = llama_cpp.Llama(
+                model_path=str(self.model_path), n_ctx=settings.n_ctx, n_threads=threads,
+                n_threads_batch=threads, verbose=False, seed=settings.seed if settings.seed is not None else -1,
+            )
+        except (ValueError, RuntimeError) as exc:
+            raise RolecraftError(f"cannot load model {self.model_path}: {exc}", code="model_load_failed",
+                                 status=500, type="server_error") from exc
+        self._llama_cpp = llama_cpp
+        self._formatter = self._make_formatter()
+        self._overhead = self._message_overhead()
+
+    def _make_formatter(self) -> Any:
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        template = self.llm.metadata.get("tokenizer.chat_template") or FALLBACK_TEMPLATE
+        return Jinja2ChatFormatter(template=template, eos_token=self._token_text(self.llm.token_eos()),
+                                   bos_token=self._token_text(self.llm.token_bos()), add_generation_prompt=True)
+
+    def _token_text(self, token: int) -> str:
+        return "" if token < 0 else self.llm._model.token_get_text(token)
+
+    def _message_overhead(self) -> int:
+        one = [Message("system", "x")]
+        two = [*one, Message("user", "x")]
+        return self.count_tokens(two) - self.count_tokens(one) - len(self.tokenize("x"))
+
+    @property
+    def context_size(self) -> int:
+        return self.llm.n_ctx()
+
+    def tokenize(self, text: str) -> list[int]:
+        """Token ids of plain text (no special tokens added)."""
+        return self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+
+    def render(self, messages: Sequence[Message]) -> str:
+        return self._formatter(messages=[m.as_dict() for m in messages]).prompt
+
+    def prompt_tokens(self, messages: Sequence[Message]) -> list[int]:
+        """The exact token ids the model will read for `messages`."""
+        return self.llm.tokenize(self.render(messages).encode("utf-8"), add_bos=True, special=True)
+
+    def count_tokens(self, messages: Sequence[Message]) -> int:
+        return len(self.prompt_tokens(messages))
+
+    def count_message(self, message: Message) -> int:
+        return len(self.tokenize(message.content)) + self._overhead
+
+    def stream(self, messages: Sequence[Message], params: SamplingParams) -> Iterator[StreamEvent]:
+        tokens = self.prompt_tokens(messages)
+        if len(tokens) >= self.context_size:
+            raise RolecraftError(f"prompt of {len(tokens)} tokens does not fit the context of {self.context_size}",
+                                 code="context_overflow", param="messages")
+        max_tokens = min(params.max_tokens, self.context_size - len(tokens))
+        processors = self._processors(params, len(tokens))
+        chunks = self.llm.create_completion(
+            prompt=tokens, max_tokens=max_tokens, temperature=params.temperature, top_p=params.top_p,
+            top_k=params.top_k, repeat_penalty=params.repeat_penalty, stop=params.stop or None,
+            seed=params.seed, stream=True, logits_processor=processors,
+        )
+        text, finish = [], None
+        for chunk in chunks:
+            choice = chunk["choices"][0]
+            if choice["text"]:
+                text.append(choice["text"])
+                yield StreamEvent(text=choice["text"])
+            finish = choice.get("finish_reason") or finish
+        completion = len(self.tokenize("".join(text))) if text else 0
+        yield StreamEvent(finish_reason=finish or "stop", prompt_tokens=len(tokens), completion_tokens=completion)
+
+    def _processors(self, params: SamplingParams, prompt_len: int) -> Any:
+        if not params.banned_phrases and not (params.boost_phrases and params.boost_strength > 0):
+            return None
+        boost = phrase_token_seqs(params.boost_phrases, self.tokenize) if params.boost_strength > 0 else []
+        banned = phrase_token_seqs(params.banned_phrases, self.tokenize)
+        role = RoleLogits(boost, banned, params.boost_strength, prompt_len)
+        return self._llama_cpp.LogitsProcessorList([role])
+
+    def close(self) -> None:
+        self.llm.close()

@@ -1,0 +1,147 @@
+"""`rolecraft chat`: talk to a character in the terminal, or script it through stdin."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+
+import click
+
+from rolecraft.cli.context import engine_from
+from rolecraft.conversation import ChatSession, Engine, Turn
+from rolecraft.errors import RolecraftError
+
+HELP = """Commands:
+  /regen            new reply to your last message (a swipe)
+  /swipes           list alternatives for the last message;  /swipe N  to pick one
+  /edit TEXT        replace your last message and get a new reply
+  /reply TEXT       replace the character's last reply with TEXT
+  /history          show the conversation;  /branch ID  continue from message ID
+  /prompt           show the prompt the next reply will be built from
+  /quit             leave (the session is saved after every turn)"""
+
+
+def _lines(interactive: bool) -> Iterator[str]:
+    while True:
+        try:
+            line = input("You: ") if interactive else sys.stdin.readline()
+        except EOFError:
+            return
+        if not interactive and line == "":
+            return
+        yield line.rstrip("\n")
+
+
+def _show_prompt(session: ChatSession, turn: Turn) -> None:
+    plan = turn.plan
+    click.echo(f"----- prompt: {plan.prompt_tokens} tokens of {plan.budget}; dropped {plan.dropped_messages} "
+               f"old messages; examples {'in' if plan.examples_included else 'out'} -----", err=True)
+    click.echo(session.engine.backend.render(plan.messages), err=True)
+    click.echo("----- end of prompt -----", err=True)
+
+
+def _stream(session: ChatSession, turn: Turn, show_prompt: bool) -> None:
+    if show_prompt:
+        _show_prompt(session, turn)
+    click.echo(f"{session.character.name}: ", nl=False)
+    try:
+        for piece in turn:
+            click.echo(piece, nl=False)
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        click.echo("\n(interrupted: this reply was not saved)")
+        return
+    click.echo()
+
+
+def _command(session: ChatSession, line: str, show_prompt: bool) -> bool:
+    """Run a slash command; False means quit."""
+    name, _, arg = line[1:].partition(" ")
+    arg = arg.strip()
+    if name in {"quit", "exit", "q"}:
+        return False
+    if name == "help":
+        click.echo(HELP)
+    elif name in {"regen", "regenerate"}:
+        _stream(session, session.regenerate(), show_prompt)
+    elif name == "edit":
+        _stream(session, session.edit_last_user(arg), show_prompt)
+    elif name == "reply":
+        session.edit_last_reply(arg)
+        click.echo("(reply replaced)")
+    elif name == "swipes":
+        for i, msg in enumerate(session.swipes()):
+            mark = "*" if msg.id == session.info.head_id else " "
+            click.echo(f"{mark}{i}: [{msg.id}] {msg.content[:100]}")
+    elif name == "swipe":
+        _pick_swipe(session, arg)
+    elif name == "history":
+        for msg in session.history():
+            click.echo(f"[{msg.id}] {msg.name}: {msg.content}")
+    elif name == "branch":
+        session.branch(_int(arg, "/branch needs a message id"))
+        click.echo(f"(continuing from message {arg})")
+    elif name == "prompt":
+        _show_prompt(session, session.send(arg or "(your next message)"))
+    else:
+        click.echo(f"unknown command /{name}; /help lists them")
+    return True
+
+
+def _int(text: str, message: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise RolecraftError(message, code="invalid_command") from None
+
+
+def _pick_swipe(session: ChatSession, arg: str) -> None:
+    swipes = session.swipes()
+    index = _int(arg, "/swipe needs a number from /swipes")
+    if not 0 <= index < len(swipes):
+        raise RolecraftError(f"there are {len(swipes)} swipes; no #{index}", code="invalid_command")
+    session.branch(swipes[index].id)
+    click.echo(f"{session.character.name}: {swipes[index].content}")
+
+
+def _open(engine: Engine, character: str, new: bool, session_id: str | None, greeting: int) -> ChatSession:
+    if session_id:
+        return engine.session(session_id)
+    session = None if new else engine.resume(character)
+    if session is None:
+        session = engine.new_session(character, greeting=greeting)
+        click.echo(f"(new session {session.id} with {session.character.name}; /help for commands)")
+    else:
+        click.echo(f"(resuming session {session.id}: {session.info.message_count} messages; /help for commands)")
+    last = session.history()[-1:] if session.info.head_id else []
+    for msg in last:
+        click.echo(f"{msg.name}: {msg.content}")
+    return session
+
+
+@click.command("chat")
+@click.argument("character", required=False)
+@click.option("--new", is_flag=True, help="Start a new session instead of resuming the last one.")
+@click.option("--session", "session_id", help="Resume this session id.")
+@click.option("--greeting", default=0, show_default=True, help="Which greeting opens a new session.")
+@click.option("--show-prompt", is_flag=True, help="Print the assembled prompt (to stderr) before each reply.")
+@click.pass_context
+def command(ctx: click.Context, character: str | None, new: bool, session_id: str | None, greeting: int,
+            show_prompt: bool) -> None:
+    """Chat with CHARACTER (default: the configured character). Reads turns from stdin when piped."""
+    engine = engine_from(ctx)
+    session = _open(engine, character or engine.settings.character, new, session_id, greeting)
+    interactive = sys.stdin.isatty()
+    for line in _lines(interactive):
+        if not line.strip():
+            continue
+        try:
+            if line.startswith("/"):
+                if not _command(session, line.strip(), show_prompt):
+                    break
+            else:
+                _stream(session, session.send(line), show_prompt)
+        except RolecraftError as exc:
+            if not interactive:
+                raise
+            click.echo(f"error: {exc.message}", err=True)

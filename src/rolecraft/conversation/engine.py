@@ -1,0 +1,74 @@
+"""The Engine: one per process; owns the settings, the store and (lazily) the backend."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from rolecraft.backends import Backend, create_backend
+from rolecraft.characters.io import load_character_file
+from rolecraft.characters.model import Character
+from rolecraft.characters.samples import sample_paths
+from rolecraft.conversation.session import ChatSession
+from rolecraft.errors import RolecraftError
+from rolecraft.prompting import ContextBuilder
+from rolecraft.settings import Settings
+from rolecraft.store import Store
+from rolecraft.store.records import NewMessage
+
+
+class Engine:
+    """Entry point for library users: characters, sessions and turns."""
+
+    def __init__(self, settings: Settings | None = None, *, backend: Backend | None = None) -> None:
+        self.settings = settings or Settings()
+        self.settings.home.mkdir(parents=True, exist_ok=True)
+        self.store = Store(self.settings.db_url)
+        self._backend = backend
+        self.install_samples()
+
+    @property
+    def backend(self) -> Backend:
+        """The generation backend, loaded on first use (listing characters needs no model)."""
+        if self._backend is None:
+            self._backend = create_backend(self.settings)
+        return self._backend
+
+    @cached_property
+    def builder(self) -> ContextBuilder:
+        return ContextBuilder(self.backend, reply_tokens=self.settings.max_tokens)
+
+    def install_samples(self) -> None:
+        """Put the bundled sample characters in the store once (user edits are not overwritten)."""
+        for path in sample_paths():
+            if not self.store.has_character(path.stem):
+                self.store.put_character(load_character_file(path), char_id=path.stem, source="sample")
+
+    def character(self, char_id: str) -> Character:
+        return self.store.get_character(char_id)
+
+    def new_session(self, char_id: str, *, greeting: int = 0, user_name: str | None = None,
+                    persona: str | None = None) -> ChatSession:
+        """Open a session whose first message is the chosen greeting; alternates are its swipes."""
+        character = self.character(char_id)
+        user = user_name or self.settings.user_name
+        greetings = [NewMessage("assistant", character.name, g, {"greeting": i})
+                     for i, g in enumerate(character.greetings())]
+        if greeting and not 0 <= greeting < len(greetings):
+            raise RolecraftError(f"{character.name} has {len(greetings)} greetings; no greeting #{greeting}",
+                                 code="invalid_greeting", param="greeting")
+        info = self.store.create_session(char_id, user_name=user, greetings=greetings, chosen=greeting,
+                                         persona=self.settings.persona if persona is None else persona)
+        return ChatSession(self, info.id)
+
+    def resume(self, char_id: str) -> ChatSession | None:
+        """The character's most recently used session, if any."""
+        info = self.store.latest_session(char_id)
+        return None if info is None else ChatSession(self, info.id)
+
+    def session(self, session_id: str) -> ChatSession:
+        return ChatSession(self, session_id)
+
+    def close(self) -> None:
+        if self._backend is not None:
+            self._backend.close()
+        self.store.close()

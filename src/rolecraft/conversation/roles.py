@@ -1,0 +1,42 @@
+"""Sampling parameters for a character: catchphrase bias, banned phrases, stop sequences."""
+
+from __future__ import annotations
+
+from rolecraft.backends.base import SamplingParams
+from rolecraft.characters.model import Character
+from rolecraft.settings import Settings
+
+DEFAULT_BANNED = (
+    "As an AI",
+    "as an AI language model",
+    "I am an AI",
+    "I'm an AI",
+    "AI assistant",
+    "language model",
+    "OpenAI",
+    "I cannot assist with",
+)
+
+
+def stop_sequences(user: str, char: str) -> list[str]:
+    """Stops that keep the model from writing the user's lines or starting another turn of its own."""
+    return [f"\n{user}:", f"\n{user} :", f"\n{char}:", "<|im_end|>", "<|im_start|>", "<|endoftext|>"]
+
+
+def sampling_for(settings: Settings, character: Character, user: str, **overrides: object) -> SamplingParams:
+    """SamplingParams from the settings plus the character's role constraints."""
+    params = SamplingParams(
+        max_tokens=settings.max_tokens,
+        temperature=settings.temperature,
+        top_p=settings.top_p,
+        top_k=settings.top_k,
+        repeat_penalty=settings.repeat_penalty,
+        seed=settings.seed,
+        stop=stop_sequences(user, character.name),
+        boost_phrases=list(character.catchphrases),
+        boost_strength=settings.catchphrase_bias,
+        banned_phrases=[*DEFAULT_BANNED, *settings.banned_phrases],
+    )
+    for key, value in overrides.items():
+        setattr(params, key, value)
+    return params

@@ -1,0 +1,161 @@
+"""A chat session: the turn loop over one stored message tree.
+
+A turn streams the reply and writes the user's message and the reply to the
+store in one transaction only after the reply is complete, so an interrupted
+or killed turn leaves the session exactly as it was.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from rolecraft.conversation.reply import strip_speaker
+from rolecraft.conversation.roles import sampling_for
+from rolecraft.errors import RolecraftError
+from rolecraft.prompting import PromptPlan, TurnInput
+from rolecraft.store.records import NewMessage, StoredMessage
+
+if TYPE_CHECKING:
+    from rolecraft.conversation.engine import Engine
+
+
+@dataclass
+class TurnResult:
+    """What a finished turn produced."""
+
+    text: str
+    messages: list[StoredMessage]
+    finish_reason: str
+    prompt_tokens: int
+    completion_tokens: int
+    ttft_s: float
+    total_s: float
+
+
+@dataclass
+class Turn:
+    """An in-flight reply: iterate for text pieces; `result` is set once it completes and is stored."""
+
+    session: ChatSession
+    plan: PromptPlan
+    parent_id: int | None
+    new_user: str | None
+    result: TurnResult | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        engine, character = self.session.engine, self.session.character
+        params = sampling_for(engine.settings, character, self.session.user_name)
+        start, first, pieces, final = time.perf_counter(), None, [], None
+
+        def raw() -> Iterator[str]:
+            nonlocal final
+            for event in engine.backend.stream(self.plan.messages, params):
+                if event.finish_reason is not None:
+                    final = event
+                if event.text:
+                    yield event.text
+
+        for piece in strip_speaker(raw(), character.name):
+            first = first or time.perf_counter()
+            pieces.append(piece)
+            yield piece
+        text = "".join(pieces).strip()
+        if not text:
+            raise RolecraftError("the model produced an empty reply; try again or raise temperature",
+                                 code="empty_reply", status=502, type="server_error")
+        done = time.perf_counter()
+        meta = {"finish_reason": final.finish_reason if final else "stop",
+                "prompt_tokens": final.prompt_tokens if final else 0,
+                "completion_tokens": final.completion_tokens if final else 0,
+                "ttft_ms": round(((first or done) - start) * 1000, 1), "total_ms": round((done - start) * 1000, 1)}
+        self.result = TurnResult(text, self.session.commit(self.parent_id, self.new_user, text, meta),
+                                 meta["finish_reason"], meta["prompt_tokens"], meta["completion_tokens"],
+                                 meta["ttft_ms"] / 1000, meta["total_ms"] / 1000)
+
+    def text(self) -> str:
+        """Run the turn to the end and return the reply."""
+        for _ in self:
+            pass
+        assert self.result is not None
+        return self.result.text
+
+
+class ChatSession:
+    """One conversation with one character."""
+
+    def __init__(self, engine: Engine, session_id: str) -> None:
+        self.engine = engine
+        self.info = engine.store.get_session(session_id)
+        self.id = session_id
+        self.character = engine.character(self.info.character_id)
+        self.user_name = self.info.user_name
+
+    def refresh(self) -> None:
+        self.info = self.engine.store.get_session(self.id)
+
+    def history(self, leaf_id: int | None = None) -> list[StoredMessage]:
+        """Messages from the root to `leaf_id` (default: the current head)."""
+        return self.engine.store.path(self.id, leaf_id)
+
+    def plan(self, history: list[StoredMessage], user_text: str | None) -> PromptPlan:
+        """The prompt for a reply after `history` (+ the user's new message, if any)."""
+        turns = [TurnInput(m.role, m.content) for m in history]  # type: ignore[arg-type]
+        if user_text is not None:
+            turns.append(TurnInput("user", user_text))
+        return self.engine.builder.build(self.character, self.user_name, turns, persona=self.info.persona)
+
+    def send(self, user_text: str) -> Turn:
+        """Start a turn answering `user_text` after the current head."""
+        user_text = user_text.strip()
+        if not user_text:
+            raise RolecraftError("empty message", code="empty_message", param="content")
+        self.refresh()
+        history = self.history()
+        return Turn(self, self.plan(history, user_text), self.info.head_id, user_text)
+
+    def regenerate(self) -> Turn:
+        """A new reply (a swipe) to the user message before the current reply."""
+        self.refresh()
+        history = self.history()
+        if not history or history[-1].role != "assistant" or len(history) < 2:
+            raise RolecraftError("nothing to regenerate: the last message is not a reply to you",
+                                 code="nothing_to_regenerate")
+        return Turn(self, self.plan(history[:-1], None), history[-1].parent_id, None)
+
+    def edit_last_user(self, text: str) -> Turn:
+        """Replace your last message (as a new branch) and get a new reply to it."""
+        self.refresh()
+        history = self.history()
+        users = [i for i, m in enumerate(history) if m.role == "user"]
+        if not users:
+            raise RolecraftError("you have not said anything yet in this session", code="nothing_to_edit")
+        cut = users[-1]
+        return Turn(self, self.plan(history[:cut], text.strip()), history[cut].parent_id, text.strip())
+
+    def edit_last_reply(self, text: str) -> StoredMessage:
+        """Replace the character's last reply with your own text (kept as a swipe)."""
+        history = self.history()
+        if not history or history[-1].role != "assistant":
+            raise RolecraftError("the last message is not the character's", code="nothing_to_edit")
+        edited = NewMessage("assistant", self.character.name, text.strip(), {"edited": True})
+        return self.engine.store.append(self.id, history[-1].parent_id, [edited])[0]
+
+    def branch(self, message_id: int) -> None:
+        """Continue the conversation from an earlier message (the old branch is kept)."""
+        self.engine.store.set_head(self.id, message_id)
+        self.refresh()
+
+    def swipes(self) -> list[StoredMessage]:
+        """Alternatives to the current last message."""
+        self.refresh()
+        return [] if self.info.head_id is None else self.engine.store.siblings(self.info.head_id)
+
+    def commit(self, parent_id: int | None, user_text: str | None, reply: str, meta: dict) -> list[StoredMessage]:
+        new = [NewMessage("user", self.user_name, user_text)] if user_text is not None else []
+        new.append(NewMessage("assistant", self.character.name, reply, meta))
+        stored = self.engine.store.append(self.id, parent_id, new)
+        self.refresh()
+        return stored

@@ -1,0 +1,21 @@
+"""Plain message values passed between the rooms (context builder → backend)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True)
+class Message:
+    """One chat message as a backend sees it. `kind` tags where it came from, for prompt debugging."""
+
+    role: Role
+    content: str
+    kind: str = field(default="", compare=False)
+
+    def as_dict(self) -> dict[str, str]:
+        """OpenAI-style {role, content}."""
+        return {"role": self.role, "content": self.content}

@@ -1,0 +1,5 @@
+"""The context builder: turns a character, persona and history into the messages of one turn."""
+
+from rolecraft.prompting.builder import ContextBuilder, PromptPlan, TurnInput
+
+__all__ = ["ContextBuilder", "PromptPlan", "TurnInput"]

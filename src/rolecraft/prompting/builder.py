@@ -1,0 +1,120 @@
+"""Assemble the messages of a turn within the backend's token budget.
+
+Order (stable first, changing last): character definition → example dialogue →
+conversation history → post-history instructions. When history overflows, the
+example dialogue goes first, then the oldest messages, cut at page boundaries
+so the cut (and therefore the cached prefix) stays put for several turns
+instead of sliding every turn. The character definition is never dropped.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from rolecraft.backends.base import Backend
+from rolecraft.characters.model import Character
+from rolecraft.errors import RolecraftError
+from rolecraft.messages import Message, Role
+from rolecraft.prompting import sections
+
+PAGE = 8  # history messages dropped at a time when the context overflows
+
+
+@dataclass(frozen=True)
+class TurnInput:
+    """One history message as the builder needs it."""
+
+    role: Role
+    content: str
+
+
+@dataclass
+class PromptPlan:
+    """The messages for one turn and how they were chosen."""
+
+    messages: list[Message]
+    prompt_tokens: int
+    budget: int
+    dropped_messages: int = 0
+    examples_included: bool = True
+    sections: dict[str, int] = field(default_factory=dict)
+
+
+class ContextBuilder:
+    """Builds turn prompts for one backend; caches token counts of immutable messages."""
+
+    def __init__(self, backend: Backend, *, reply_tokens: int) -> None:
+        self.backend = backend
+        self.reply_tokens = reply_tokens
+        self._costs: dict[tuple[str, str], int] = {}
+
+    def cost(self, message: Message) -> int:
+        key = (message.role, message.content)
+        if key not in self._costs:
+            if len(self._costs) > 20_000:
+                self._costs.clear()
+            self._costs[key] = self.backend.count_message(message)
+        return self._costs[key]
+
+    def build(
+        self, character: Character, user: str, history: Sequence[TurnInput], persona: str = ""
+    ) -> PromptPlan:
+        """Messages for the next assistant reply to `history` (which ends with the user's turn)."""
+        head = [Message("system", sections.definition(character, user, persona), kind="definition")]
+        blocks = sections.example_blocks(character, user)
+        examples = [Message("system", sections.examples_message(blocks, character), kind="examples")] if blocks else []
+        phi = sections.post_history(character, user)
+        tail = [Message("system", phi, kind="post_history")] if phi else []
+        turns = [Message(t.role, t.content, kind="history") for t in history]
+        budget = self.backend.context_size - self.reply_tokens
+        fixed = sum(map(self.cost, head + tail)) + (self.cost(turns[-1]) if turns else 0)
+        if fixed > budget:
+            raise RolecraftError(
+                f"the character definition and your message need {fixed} tokens but only {budget} fit "
+                f"(context {self.backend.context_size} minus {self.reply_tokens} for the reply); "
+                "raise n_ctx or shorten the card",
+                code="context_overflow",
+                param="n_ctx",
+            )
+        return self._fit(head, examples, turns, tail, budget)
+
+    def _fit(
+        self, head: list[Message], examples: list[Message], turns: list[Message], tail: list[Message], budget: int
+    ) -> PromptPlan:
+        costs = [self.cost(m) for m in turns]
+        room = budget - sum(map(self.cost, head + tail))
+        use_examples = bool(examples) and sum(costs) + sum(map(self.cost, examples)) <= room
+        room -= sum(map(self.cost, examples)) if use_examples else 0
+        cut = _cut_for(costs, room)
+        while True:
+            messages = head + (examples if use_examples else []) + turns[cut:] + tail
+            exact = self.backend.count_tokens(messages)
+            if exact <= budget or cut >= len(turns) - 1:
+                break
+            cut = min(len(turns) - 1, cut + PAGE)
+        return PromptPlan(
+            messages=messages,
+            prompt_tokens=exact,
+            budget=budget,
+            dropped_messages=cut,
+            examples_included=use_examples,
+        )
+
+
+def _cut_for(costs: list[int], room: int) -> int:
+    """First history index kept: the smallest cut that fits, rounded up to a page so it stays stable."""
+    total = sum(costs)
+    if total <= room:
+        return 0
+    need, cut = total - room, 0
+    while need > 0 and cut < len(costs) - 1:
+        need -= costs[cut]
+        cut += 1
+    cut = min(len(costs) - 1, math.ceil(cut / PAGE) * PAGE)
+    suffix = sum(costs[cut:])
+    while suffix > room and cut < len(costs) - 1:
+        suffix -= costs[cut]
+        cut += 1
+    return cut

@@ -1,0 +1,86 @@
+"""One settings model for the whole program.
+
+`Settings` is the single source of truth for configuration: its fields are
+validated by pydantic, read from `ROLECRAFT_*` environment variables and an
+optional TOML config file, and turned into CLI flags (with the field
+descriptions as help) by `rolecraft.cli.options`.
+Precedence: flags > environment > config file > defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+
+def _default_home() -> Path:
+    return Path(os.environ.get("ROLECRAFT_HOME", Path.home() / ".rolecraft")).expanduser()
+
+
+def config_path() -> Path:
+    """Where the TOML config file is read from (ROLECRAFT_CONFIG overrides)."""
+    explicit = os.environ.get("ROLECRAFT_CONFIG")
+    return Path(explicit).expanduser() if explicit else _default_home() / "config.toml"
+
+
+class Settings(BaseSettings):
+    """Every knob rolecraft reads. Env var: ROLECRAFT_<FIELD>; flag: --<field-with-dashes>."""
+
+    model_config = SettingsConfigDict(env_prefix="ROLECRAFT_", extra="forbid", validate_default=True)
+
+    home: Path = Field(default_factory=_default_home, description="Data folder (database, imported cards, caches).")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy database URL; default is SQLite at <home>/rolecraft.db."
+    )
+    backend: str = Field("llama_cpp", description="Generation backend: llama_cpp or openai_compat.")
+    model: str = Field(
+        "smollm2",
+        description="Model: 'smollm2' (bundled), a local .gguf path, 'hf:REPO/FILE.gguf' (online), "
+        "or the model name on an OpenAI-compatible server.",
+    )
+    base_url: str = Field("http://127.0.0.1:8000/v1", description="openai_compat: server URL ending in /v1.")
+    api_key: str = Field("none", description="openai_compat: API key sent to the server.")
+    n_ctx: int = Field(2048, ge=256, le=1_048_576, description="Context window in tokens (llama_cpp).")
+    n_threads: int | None = Field(None, ge=1, description="CPU threads for llama_cpp (default: all cores).")
+    max_tokens: int = Field(160, ge=1, le=32_768, description="Most tokens in one reply.")
+    temperature: float = Field(0.8, ge=0.0, le=2.0, description="Sampling temperature (0 = greedy).")
+    top_p: float = Field(0.95, gt=0.0, le=1.0, description="Nucleus sampling mass.")
+    top_k: int = Field(40, ge=0, description="Top-k sampling (0 = off).")
+    repeat_penalty: float = Field(1.1, ge=0.0, description="Penalty for repeating recent tokens.")
+    seed: int | None = Field(None, description="Sampling seed for reproducible replies.")
+    catchphrase_bias: float = Field(
+        2.0, ge=0.0, le=20.0, description="Logit bias toward the character's catchphrase tokens (0 = off)."
+    )
+    banned_phrases: list[str] = Field(
+        default_factory=list, description="Extra phrases the character must never say (comma separated)."
+    )
+    user_name: str = Field("User", min_length=1, max_length=64, description="Your name in the conversation.")
+    persona: str = Field("", description="A short description of you, shown to the character.")
+    character: str = Field("ember", description="Default character id for `rolecraft chat`.")
+    max_card_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="Largest card file accepted, in bytes.")
+
+    @field_validator("banned_phrases", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @property
+    def db_url(self) -> str:
+        """The database URL in force."""
+        return self.database_url or f"sqlite:///{self.home / 'rolecraft.db'}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=config_path()))

@@ -1,0 +1,37 @@
+"""Shared fixtures: an isolated rolecraft home per test, and the database URL under test.
+
+Set ROLECRAFT_TEST_DATABASE_URL to run the store tests against another database (e.g. PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from rolecraft.settings import Settings
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh ROLECRAFT_HOME; env vars and config files of the developer do not leak in."""
+    for key in list(os.environ):
+        if key.startswith("ROLECRAFT_") and key != "ROLECRAFT_TEST_DATABASE_URL":
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("ROLECRAFT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("ROLECRAFT_CONFIG", str(tmp_path / "config.toml"))
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def db_url(home: Path) -> str:
+    home.mkdir(parents=True, exist_ok=True)
+    return os.environ.get("ROLECRAFT_TEST_DATABASE_URL") or f"sqlite:///{home / 'test.db'}"
+
+
+@pytest.fixture
+def settings(home: Path, db_url: str) -> Settings:
+    """Greedy, short replies on the bundled model: deterministic tests."""
+    home.mkdir(parents=True, exist_ok=True)
+    return Settings(home=home, database_url=db_url, temperature=0.0, max_tokens=24, seed=1, n_threads=2)
