@@ -5,16 +5,33 @@ PIP := $(PY) -m pip
 
 .PHONY: run test lint bench install install-test
 
+# llama-cpp-python is built once per machine into a wheel folder outside the checkout. A portable
+# x86-64 build (AVX2, no AMX): native builds on AMX-capable CPUs crash in VMs that forbid AMX tiles.
+WHEELS ?= $(HOME)/.cache/rolecraft/wheels
+LLAMA_VERSION := 0.3.36
+ifeq ($(shell uname -m),x86_64)
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON \
+	-DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
+endif
+LLAMA_STAMP := $(WHEELS)/.llama-cpp-python-$(LLAMA_VERSION)
+
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip wheel
 
-$(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
-	$(PIP) install -q -e '.[llama,openai,hub]'
+$(LLAMA_STAMP): | $(VENV)/bin/python
+	mkdir -p $(WHEELS)
+	ls $(WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1 || \
+		CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) wheel --no-cache-dir --no-deps -w $(WHEELS) \
+		llama-cpp-python==$(LLAMA_VERSION)
+	touch $@
+
+$(VENV)/.installed: pyproject.toml $(LLAMA_STAMP) | $(VENV)/bin/python
+	$(PIP) install -q --find-links $(WHEELS) -e '.[llama,openai,hub]'
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed
-	$(PIP) install -q -e '.[llama,openai,hub,test]'
+	$(PIP) install -q --find-links $(WHEELS) -e '.[llama,openai,hub,test]'
 	touch $@
 
 install: $(VENV)/.installed

@@ -57,6 +57,7 @@ class LlamaCppBackend(Backend):
             raise RolecraftError(f"cannot load model {self.model_path}: {exc}", code="model_load_failed",
                                  status=500, type="server_error") from exc
         self._llama_cpp = llama_cpp
+        self._last_prompt: tuple[tuple, list[int]] = ((), [])
         self._formatter = self._make_formatter()
         self._overhead = self._message_overhead()
 
@@ -87,8 +88,13 @@ class LlamaCppBackend(Backend):
         return self._formatter(messages=[m.as_dict() for m in messages]).prompt
 
     def prompt_tokens(self, messages: Sequence[Message]) -> list[int]:
-        """The exact token ids the model will read for `messages`."""
-        return self.llm.tokenize(self.render(messages).encode("utf-8"), add_bos=True, special=True)
+        """The exact token ids the model will read for `messages` (the last result is memoised:
+        the builder's final count and the generation that follows ask for the same prompt)."""
+        key = tuple((m.role, m.content) for m in messages)
+        if self._last_prompt[0] != key:
+            tokens = self.llm.tokenize(self.render(messages).encode("utf-8"), add_bos=True, special=True)
+            self._last_prompt = (key, tokens)
+        return list(self._last_prompt[1])
 
     def count_tokens(self, messages: Sequence[Message]) -> int:
         return len(self.prompt_tokens(messages))

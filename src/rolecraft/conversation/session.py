@@ -15,11 +15,14 @@ from typing import TYPE_CHECKING
 from rolecraft.conversation.reply import strip_speaker
 from rolecraft.conversation.roles import sampling_for
 from rolecraft.errors import RolecraftError
+from rolecraft.messages import Message
 from rolecraft.prompting import PromptPlan, TurnInput
 from rolecraft.store.records import NewMessage, StoredMessage
 
 if TYPE_CHECKING:
     from rolecraft.conversation.engine import Engine
+
+WINDOW = 64  # messages read per step when assembling a prompt
 
 
 @dataclass
@@ -105,7 +108,22 @@ class ChatSession:
         turns = [TurnInput(m.role, m.content) for m in history]  # type: ignore[arg-type]
         if user_text is not None:
             turns.append(TurnInput("user", user_text))
-        return self.engine.builder.build(self.character, self.user_name, turns, persona=self.info.persona)
+        first = history[0].depth if history else 0
+        return self.engine.builder.build(self.character, self.user_name, turns, persona=self.info.persona,
+                                         first_index=first)
+
+    def recent(self, leaf_id: int | None = None) -> list[StoredMessage]:
+        """Enough recent history to fill the context: a window that grows until it reaches the root
+        or holds more than the context can take, so long sessions never load everything."""
+        window = WINDOW
+        while True:
+            history = self.engine.store.path(self.id, leaf_id, last=window)
+            if not history or history[0].depth == 0:
+                return history
+            tokens = sum(self.engine.builder.cost(Message(m.role, m.content)) for m in history)  # type: ignore[arg-type]
+            if tokens > self.engine.backend.context_size:
+                return history
+            window *= 4
 
     def send(self, user_text: str) -> Turn:
         """Start a turn answering `user_text` after the current head."""
@@ -113,13 +131,12 @@ class ChatSession:
         if not user_text:
             raise RolecraftError("empty message", code="empty_message", param="content")
         self.refresh()
-        history = self.history()
-        return Turn(self, self.plan(history, user_text), self.info.head_id, user_text)
+        return Turn(self, self.plan(self.recent(), user_text), self.info.head_id, user_text)
 
     def regenerate(self) -> Turn:
         """A new reply (a swipe) to the user message before the current reply."""
         self.refresh()
-        history = self.history()
+        history = self.recent()
         if not history or history[-1].role != "assistant" or len(history) < 2:
             raise RolecraftError("nothing to regenerate: the last message is not a reply to you",
                                  code="nothing_to_regenerate")
@@ -128,7 +145,7 @@ class ChatSession:
     def edit_last_user(self, text: str) -> Turn:
         """Replace your last message (as a new branch) and get a new reply to it."""
         self.refresh()
-        history = self.history()
+        history = self.recent()
         users = [i for i, m in enumerate(history) if m.role == "user"]
         if not users:
             raise RolecraftError("you have not said anything yet in this session", code="nothing_to_edit")
@@ -137,7 +154,7 @@ class ChatSession:
 
     def edit_last_reply(self, text: str) -> StoredMessage:
         """Replace the character's last reply with your own text (kept as a swipe)."""
-        history = self.history()
+        history = self.recent()
         if not history or history[-1].role != "assistant":
             raise RolecraftError("the last message is not the character's", code="nothing_to_edit")
         edited = NewMessage("assistant", self.character.name, text.strip(), {"edited": True})

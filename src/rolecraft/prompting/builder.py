@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from rolecraft.backends.base import Backend
 from rolecraft.characters.model import Character
@@ -39,7 +39,6 @@ class PromptPlan:
     budget: int
     dropped_messages: int = 0
     examples_included: bool = True
-    sections: dict[str, int] = field(default_factory=dict)
 
 
 class ContextBuilder:
@@ -59,9 +58,13 @@ class ContextBuilder:
         return self._costs[key]
 
     def build(
-        self, character: Character, user: str, history: Sequence[TurnInput], persona: str = ""
+        self, character: Character, user: str, history: Sequence[TurnInput], persona: str = "", first_index: int = 0
     ) -> PromptPlan:
-        """Messages for the next assistant reply to `history` (which ends with the user's turn)."""
+        """Messages for the next assistant reply to `history` (which ends with the user's turn).
+
+        `first_index` is the position of history[0] in the whole conversation when the caller
+        passes only a recent window; it keeps page cuts at the same absolute positions.
+        """
         head = [Message("system", sections.definition(character, user, persona), kind="definition")]
         blocks = sections.example_blocks(character, user)
         examples = [Message("system", sections.examples_message(blocks, character), kind="examples")] if blocks else []
@@ -78,16 +81,17 @@ class ContextBuilder:
                 code="context_overflow",
                 param="n_ctx",
             )
-        return self._fit(head, examples, turns, tail, budget)
+        return self._fit(head, examples, turns, tail, budget, first_index)
 
     def _fit(
-        self, head: list[Message], examples: list[Message], turns: list[Message], tail: list[Message], budget: int
+        self, head: list[Message], examples: list[Message], turns: list[Message], tail: list[Message], budget: int,
+        first_index: int,
     ) -> PromptPlan:
         costs = [self.cost(m) for m in turns]
         room = budget - sum(map(self.cost, head + tail))
-        use_examples = bool(examples) and sum(costs) + sum(map(self.cost, examples)) <= room
+        use_examples = first_index == 0 and bool(examples) and sum(costs) + sum(map(self.cost, examples)) <= room
         room -= sum(map(self.cost, examples)) if use_examples else 0
-        cut = _cut_for(costs, room)
+        cut = _cut_for(costs, room, first_index)
         while True:
             messages = head + (examples if use_examples else []) + turns[cut:] + tail
             exact = self.backend.count_tokens(messages)
@@ -98,12 +102,12 @@ class ContextBuilder:
             messages=messages,
             prompt_tokens=exact,
             budget=budget,
-            dropped_messages=cut,
+            dropped_messages=first_index + cut,
             examples_included=use_examples,
         )
 
 
-def _cut_for(costs: list[int], room: int) -> int:
+def _cut_for(costs: list[int], room: int, first_index: int = 0) -> int:
     """First history index kept: the smallest cut that fits, rounded up to a page so it stays stable."""
     total = sum(costs)
     if total <= room:
@@ -112,7 +116,7 @@ def _cut_for(costs: list[int], room: int) -> int:
     while need > 0 and cut < len(costs) - 1:
         need -= costs[cut]
         cut += 1
-    cut = min(len(costs) - 1, math.ceil(cut / PAGE) * PAGE)
+    cut = min(len(costs) - 1, math.ceil((first_index + cut) / PAGE) * PAGE - first_index)
     suffix = sum(costs[cut:])
     while suffix > room and cut < len(costs) - 1:
         suffix -= costs[cut]

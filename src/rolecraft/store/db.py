@@ -262,10 +262,10 @@ class Store:
             chain = chain.cte("chain", recursive=True)
             parent = select(MessageRow.id, MessageRow.parent_id).join(chain, MessageRow.id == chain.c.parent_id)
             chain = chain.union_all(parent.where(MessageRow.depth >= min_depth))
-            rows = db.scalars(
-                select(MessageRow).where(MessageRow.id.in_(select(chain.c.id))).order_by(MessageRow.depth)
+            rows = db.execute(
+                select(*_COLUMNS).where(MessageRow.id.in_(select(chain.c.id))).order_by(MessageRow.depth)
             )
-            return [_stored(row) for row in rows]
+            return [StoredMessage(*row) for row in rows]
 
     def all_messages(self, session_id: str) -> list[StoredMessage]:
         """Every message of a session (all branches), in tree order by id."""
@@ -284,6 +284,10 @@ class Store:
             if session is not None and session.head_id in ids:
                 session.head_id = msg.parent_id
             db.execute(delete(MessageRow).where(MessageRow.id.in_(ids)))
+
+
+_COLUMNS = (MessageRow.id, MessageRow.session_id, MessageRow.parent_id, MessageRow.depth, MessageRow.role,
+            MessageRow.name, MessageRow.content, MessageRow.created_at, MessageRow.meta)
 
 
 def _stored(row: MessageRow) -> StoredMessage:
