@@ -20,6 +20,6 @@ def cli_env(home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def rolecraft(home: Path, *args: str, stdin: str = "", timeout: float = 120, **env: str) -> subprocess.CompletedProcess:
+def rolecraft(home: Path, *args: str, stdin: str = "", timeout: float = 400, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run([str(EXE), *args], input=stdin, capture_output=True, text=True, timeout=timeout,
                           env=cli_env(home, **env))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
@@ -60,6 +61,23 @@ class Settings(BaseSettings):
     user_name: str = Field("User", min_length=1, max_length=64, description="Your name in the conversation.")
     persona: str = Field("", description="A short description of you, shown to the character.")
     character: str = Field("ember", description="Default character id for `rolecraft chat`.")
+    state_tracking: Literal["off", "rules", "model"] = Field(
+        "rules",
+        description="Dialogue state updates: 'rules' (deterministic), 'model' (rules + schema-constrained "
+        "model extraction; worth it on models larger than the bundled one), or 'off'.",
+    )
+    summary: Literal["off", "extractive", "model"] = Field(
+        "model", description="Rolling summary of messages that no longer fit: 'model', 'extractive' or 'off'."
+    )
+    author_note: str = Field("", description="Author's note inserted into the conversation.")
+    author_note_depth: int = Field(4, ge=0, le=100, description="Messages from the end where the note goes.")
+    author_note_every: int = Field(1, ge=1, le=100, description="Insert the author's note every N user turns.")
+    lorebook_scan_depth: int | None = Field(None, ge=0, description="Messages scanned for lorebook keys.")
+    lorebook_token_budget: int | None = Field(None, ge=0, description="Most tokens of lorebook entries per turn.")
+    kv_cache_mb: int = Field(
+        512, ge=0, description="Memory for saved KV caches of sessions not in use (llama_cpp), in MiB."
+    )
+    kv_disk_mb: int = Field(2048, ge=0, description="Disk for saved KV caches spilled from memory, in MiB.")
     max_card_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="Largest card file accepted, in bytes.")
 
     @field_validator("banned_phrases", mode="before")

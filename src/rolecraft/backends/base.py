@@ -25,6 +25,10 @@ class SamplingParams:
     boost_strength: float = 0.0
     # Phrases that break character; the backend must never emit them.
     banned_phrases: list[str] = field(default_factory=list)
+    # Constrain the output to this JSON schema (structured extraction).
+    json_schema: dict | None = None
+    # Conversation this prompt belongs to: backends that keep a KV cache keep one per key.
+    cache_key: str | None = None
 
 
 @dataclass

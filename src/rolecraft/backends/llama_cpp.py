@@ -9,12 +9,14 @@ builder keeps that prefix stable.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from rolecraft.backends.base import Backend, Capabilities, SamplingParams, StreamEvent
 from rolecraft.backends.constraints import RoleLogits, phrase_token_seqs
+from rolecraft.backends.kv_cache import SnapshotCache, capture, restore
 from rolecraft.backends.models import resolve_gguf
 from rolecraft.backends.registry import register
 from rolecraft.errors import RolecraftError, missing_extra
@@ -58,6 +60,9 @@ class LlamaCppBackend(Backend):
                                  status=500, type="server_error") from exc
         self._llama_cpp = llama_cpp
         self._last_prompt: tuple[tuple, list[int]] = ((), [])
+        self._holder: str | None = None
+        self._grammars: dict[str, Any] = {}
+        self.snapshots = SnapshotCache(settings.kv_cache_mb << 20, settings.kv_disk_mb << 20, settings.home / "kv")
         self._formatter = self._make_formatter()
         self._overhead = self._message_overhead()
 
@@ -108,11 +113,12 @@ class LlamaCppBackend(Backend):
             raise RolecraftError(f"prompt of {len(tokens)} tokens does not fit the context of {self.context_size}",
                                  code="context_overflow", param="messages")
         max_tokens = min(params.max_tokens, self.context_size - len(tokens))
+        self._switch(params.cache_key)
         processors = self._processors(params, len(tokens))
         chunks = self.llm.create_completion(
             prompt=tokens, max_tokens=max_tokens, temperature=params.temperature, top_p=params.top_p,
             top_k=params.top_k, repeat_penalty=params.repeat_penalty, stop=params.stop or None,
-            seed=params.seed, stream=True, logits_processor=processors,
+            seed=params.seed, stream=True, logits_processor=processors, grammar=self._grammar(params.json_schema),
         )
         text, finish = [], None
         for chunk in chunks:
@@ -123,6 +129,25 @@ class LlamaCppBackend(Backend):
             finish = choice.get("finish_reason") or finish
         completion = len(self.tokenize("".join(text))) if text else 0
         yield StreamEvent(finish_reason=finish or "stop", prompt_tokens=len(tokens), completion_tokens=completion)
+
+    def _grammar(self, schema: dict | None) -> Any:
+        if schema is None:
+            return None
+        key = json.dumps(schema, sort_keys=True)
+        if key not in self._grammars:
+            self._grammars[key] = self._llama_cpp.LlamaGrammar.from_json_schema(key, verbose=False)
+        return self._grammars[key]
+
+    def _switch(self, key: str | None) -> None:
+        """Give the context to conversation `key`, parking the current one's KV cache."""
+        if key == self._holder:
+            return
+        if self._holder is not None and self.llm.n_tokens > 0:
+            self.snapshots.put(self._holder, capture(self.llm))
+        self._holder = key
+        snapshot = self.snapshots.take(key) if key is not None else None
+        if snapshot is not None:
+            restore(self.llm, snapshot)
 
     def _processors(self, params: SamplingParams, prompt_len: int) -> Any:
         if not params.banned_phrases and not (params.boost_phrases and params.boost_strength > 0):

@@ -36,9 +36,9 @@ def main(ctx: click.Context, **given: object) -> None:
 
 
 def _register() -> None:
-    from rolecraft.cli import characters, chat, models, sessions
+    from rolecraft.cli import characters, chat, eval, keys, models, serve, sessions
 
-    for module in (chat, characters, sessions, models):
+    for module in (chat, characters, sessions, models, serve, keys, eval):
         main.add_command(module.command)
 
 

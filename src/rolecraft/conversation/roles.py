@@ -23,7 +23,9 @@ def stop_sequences(user: str, char: str) -> list[str]:
     return [f"\n{user}:", f"\n{user} :", f"\n{char}:", "<|im_end|>", "<|im_start|>", "<|endoftext|>"]
 
 
-def sampling_for(settings: Settings, character: Character, user: str, **overrides: object) -> SamplingParams:
+def sampling_for(
+    settings: Settings, character: Character, user: str, *, cache_key: str | None = None, **overrides: object
+) -> SamplingParams:
     """SamplingParams from the settings plus the character's role constraints."""
     params = SamplingParams(
         max_tokens=settings.max_tokens,
@@ -36,6 +38,7 @@ def sampling_for(settings: Settings, character: Character, user: str, **override
         boost_phrases=list(character.catchphrases),
         boost_strength=settings.catchphrase_bias,
         banned_phrases=[*DEFAULT_BANNED, *settings.banned_phrases],
+        cache_key=cache_key,
     )
     for key, value in overrides.items():
         setattr(params, key, value)

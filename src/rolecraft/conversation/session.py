@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from rolecraft.conversation.context import Lore, Memory, gather
+from rolecraft.conversation.memory import after_turn
 from rolecraft.conversation.reply import strip_speaker
 from rolecraft.conversation.roles import sampling_for
 from rolecraft.errors import RolecraftError
@@ -46,11 +48,13 @@ class Turn:
     plan: PromptPlan
     parent_id: int | None
     new_user: str | None
+    history: list[StoredMessage]
+    memory: Memory
     result: TurnResult | None = None
 
     def __iter__(self) -> Iterator[str]:
         engine, character = self.session.engine, self.session.character
-        params = sampling_for(engine.settings, character, self.session.user_name)
+        params = sampling_for(engine.settings, character, self.session.user_name, cache_key=self.session.id)
         start, first, pieces, final = time.perf_counter(), None, [], None
 
         def raw() -> Iterator[str]:
@@ -70,7 +74,7 @@ class Turn:
             raise RolecraftError("the model produced an empty reply; try again or raise temperature",
                                  code="empty_reply", status=502, type="server_error")
         done = time.perf_counter()
-        meta = {"finish_reason": final.finish_reason if final else "stop",
+        meta = self.session.remember(self, text) | {"finish_reason": final.finish_reason if final else "stop",
                 "prompt_tokens": final.prompt_tokens if final else 0,
                 "completion_tokens": final.completion_tokens if final else 0,
                 "ttft_ms": round(((first or done) - start) * 1000, 1), "total_ms": round((done - start) * 1000, 1)}
@@ -95,6 +99,7 @@ class ChatSession:
         self.id = session_id
         self.character = engine.character(self.info.character_id)
         self.user_name = self.info.user_name
+        self.lore = Lore(self.character)
 
     def refresh(self) -> None:
         self.info = self.engine.store.get_session(self.id)
@@ -103,14 +108,27 @@ class ChatSession:
         """Messages from the root to `leaf_id` (default: the current head)."""
         return self.engine.store.path(self.id, leaf_id)
 
-    def plan(self, history: list[StoredMessage], user_text: str | None) -> PromptPlan:
+    def plan(self, history: list[StoredMessage], user_text: str | None) -> tuple[PromptPlan, Memory]:
         """The prompt for a reply after `history` (+ the user's new message, if any)."""
         turns = [TurnInput(m.role, m.content) for m in history]  # type: ignore[arg-type]
         if user_text is not None:
             turns.append(TurnInput("user", user_text))
+        memory = Memory.latest(history)
+        engine = self.engine
+        extras = gather(engine.settings, self.character, self.user_name, history, user_text, memory, self.lore,
+                        lambda text: engine.builder.cost(Message("system", text)))
         first = history[0].depth if history else 0
-        return self.engine.builder.build(self.character, self.user_name, turns, persona=self.info.persona,
-                                         first_index=first)
+        plan = engine.builder.build(self.character, self.user_name, turns, persona=self.info.persona,
+                                    first_index=first, extras=extras)
+        return plan, memory
+
+    def _turn(self, history: list[StoredMessage], user_text: str | None, parent_id: int | None) -> Turn:
+        plan, memory = self.plan(history, user_text)
+        return Turn(self, plan, parent_id, user_text, history, memory)
+
+    def remember(self, turn: Turn, reply: str) -> dict:
+        """Meta for the new reply: the updated dialogue state and rolling summary of this branch."""
+        return after_turn(self.engine, self.character, self.user_name, turn, reply).to_meta()
 
     def recent(self, leaf_id: int | None = None) -> list[StoredMessage]:
         """Enough recent history to fill the context: a window that grows until it reaches the root
@@ -131,7 +149,7 @@ class ChatSession:
         if not user_text:
             raise RolecraftError("empty message", code="empty_message", param="content")
         self.refresh()
-        return Turn(self, self.plan(self.recent(), user_text), self.info.head_id, user_text)
+        return self._turn(self.recent(), user_text, self.info.head_id)
 
     def regenerate(self) -> Turn:
         """A new reply (a swipe) to the user message before the current reply."""
@@ -140,7 +158,7 @@ class ChatSession:
         if not history or history[-1].role != "assistant" or len(history) < 2:
             raise RolecraftError("nothing to regenerate: the last message is not a reply to you",
                                  code="nothing_to_regenerate")
-        return Turn(self, self.plan(history[:-1], None), history[-1].parent_id, None)
+        return self._turn(history[:-1], None, history[-1].parent_id)
 
     def edit_last_user(self, text: str) -> Turn:
         """Replace your last message (as a new branch) and get a new reply to it."""
@@ -150,7 +168,7 @@ class ChatSession:
         if not users:
             raise RolecraftError("you have not said anything yet in this session", code="nothing_to_edit")
         cut = users[-1]
-        return Turn(self, self.plan(history[:cut], text.strip()), history[cut].parent_id, text.strip())
+        return self._turn(history[:cut], text.strip(), history[cut].parent_id)
 
     def edit_last_reply(self, text: str) -> StoredMessage:
         """Replace the character's last reply with your own text (kept as a swipe)."""

@@ -1,5 +1,5 @@
 """The context builder: turns a character, persona and history into the messages of one turn."""
 
-from rolecraft.prompting.builder import ContextBuilder, PromptPlan, TurnInput
+from rolecraft.prompting.builder import ContextBuilder, Insertions, PromptPlan, TurnInput
 
-__all__ = ["ContextBuilder", "PromptPlan", "TurnInput"]
+__all__ = ["ContextBuilder", "Insertions", "PromptPlan", "TurnInput"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rolecraft.backends.base import Backend
 from rolecraft.characters.model import Character
@@ -28,6 +28,17 @@ class TurnInput:
 
     role: Role
     content: str
+
+
+@dataclass
+class Insertions:
+    """Extra context for a turn, each placed where it least disturbs the cached prefix."""
+
+    before_definition: list[str] = field(default_factory=list)
+    after_definition: list[str] = field(default_factory=list)
+    summary: str = ""
+    late: list[str] = field(default_factory=list)
+    at_depth: list[tuple[int, Message]] = field(default_factory=list)
 
 
 @dataclass
@@ -58,18 +69,25 @@ class ContextBuilder:
         return self._costs[key]
 
     def build(
-        self, character: Character, user: str, history: Sequence[TurnInput], persona: str = "", first_index: int = 0
+        self, character: Character, user: str, history: Sequence[TurnInput], persona: str = "", first_index: int = 0,
+        extras: Insertions | None = None,
     ) -> PromptPlan:
         """Messages for the next assistant reply to `history` (which ends with the user's turn).
 
         `first_index` is the position of history[0] in the whole conversation when the caller
         passes only a recent window; it keeps page cuts at the same absolute positions.
         """
-        head = [Message("system", sections.definition(character, user, persona), kind="definition")]
+        extras = extras or Insertions()
+        definition = "\n".join([*extras.before_definition, sections.definition(character, user, persona),
+                                *extras.after_definition])
+        head = [Message("system", definition, kind="definition")]
+        if extras.summary:
+            head.append(Message("system", f"Summary of earlier events: {extras.summary}", kind="summary"))
         blocks = sections.example_blocks(character, user)
         examples = [Message("system", sections.examples_message(blocks, character), kind="examples")] if blocks else []
+        tail = [Message("system", "\n".join(extras.late), kind="late")] if extras.late else []
         phi = sections.post_history(character, user)
-        tail = [Message("system", phi, kind="post_history")] if phi else []
+        tail += [Message("system", phi, kind="post_history")] if phi else []
         turns = [Message(t.role, t.content, kind="history") for t in history]
         budget = self.backend.context_size - self.reply_tokens
         fixed = sum(map(self.cost, head + tail)) + (self.cost(turns[-1]) if turns else 0)
@@ -81,19 +99,19 @@ class ContextBuilder:
                 code="context_overflow",
                 param="n_ctx",
             )
-        return self._fit(head, examples, turns, tail, budget, first_index)
+        return self._fit(head, examples, turns, tail, budget, first_index, extras.at_depth)
 
     def _fit(
         self, head: list[Message], examples: list[Message], turns: list[Message], tail: list[Message], budget: int,
-        first_index: int,
+        first_index: int, at_depth: list[tuple[int, Message]],
     ) -> PromptPlan:
         costs = [self.cost(m) for m in turns]
-        room = budget - sum(map(self.cost, head + tail))
+        room = budget - sum(map(self.cost, head + tail)) - sum(self.cost(m) for _, m in at_depth)
         use_examples = first_index == 0 and bool(examples) and sum(costs) + sum(map(self.cost, examples)) <= room
         room -= sum(map(self.cost, examples)) if use_examples else 0
         cut = _cut_for(costs, room, first_index)
         while True:
-            messages = head + (examples if use_examples else []) + turns[cut:] + tail
+            messages = head + (examples if use_examples else []) + _insert(turns[cut:], at_depth) + tail
             exact = self.backend.count_tokens(messages)
             if exact <= budget or cut >= len(turns) - 1:
                 break
@@ -105,6 +123,14 @@ class ContextBuilder:
             dropped_messages=first_index + cut,
             examples_included=use_examples,
         )
+
+
+def _insert(turns: list[Message], at_depth: list[tuple[int, Message]]) -> list[Message]:
+    """Place each message `depth` messages before the end of the history (0 = after the last)."""
+    out = list(turns)
+    for depth, message in sorted(at_depth, key=lambda item: -item[0]):
+        out.insert(max(0, len(out) - depth), message)
+    return out
 
 
 def _cut_for(costs: list[int], room: int, first_index: int = 0) -> int:

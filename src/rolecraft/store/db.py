@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from sqlalchemy import create_engine, delete, event, func, select, update
+from sqlalchemy import create_engine, delete, event, func, inspect, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from rolecraft.characters.cards import card_from_character, character_from_card
 from rolecraft.characters.model import Character
 from rolecraft.errors import RolecraftError, not_found
-from rolecraft.store.records import CharacterInfo, NewMessage, SessionInfo, StoredMessage
+from rolecraft.store.records import UNSET, CharacterInfo, NewMessage, SessionInfo, StoredMessage, Unset
 from rolecraft.store.tables import SCHEMA_VERSION, Base, CharacterRow, MessageRow, SchemaRow, SessionRow
 
 
@@ -57,11 +57,21 @@ class Store:
         self.migrate()
 
     def migrate(self) -> None:
-        """Create tables and record the schema version."""
+        """Create missing tables, bring older ones up to date and record the schema version."""
         Base.metadata.create_all(self.engine)
+        self._add_session_owner()
         with self._tx() as db:
             if db.get(SchemaRow, SCHEMA_VERSION) is None:
                 db.add(SchemaRow(version=SCHEMA_VERSION))
+
+    def _add_session_owner(self) -> None:
+        """Version 1 → 2: sessions gained an `owner` (API key id) column."""
+        columns = {column["name"] for column in inspect(self.engine).get_columns("sessions")}
+        if "owner" in columns:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(text("ALTER TABLE sessions ADD COLUMN owner VARCHAR(16)"))
+            conn.execute(text("CREATE INDEX ix_sessions_owner ON sessions (owner)"))
 
     @contextmanager
     def _tx(self) -> Iterator[Session]:
@@ -130,16 +140,17 @@ class Store:
 
     def create_session(
         self, char_id: str, *, user_name: str, persona: str = "", greetings: Sequence[NewMessage] = (),
-        chosen: int = 0,
+        chosen: int = 0, owner: str | None = None,
     ) -> SessionInfo:
-        """Open a session in one transaction; greetings become sibling roots (swipes), `chosen` is the head."""
+        """Open a session in one transaction; greetings become sibling roots (swipes), `chosen` is the head.
+        `owner` is the API key id the session belongs to (None: the local user)."""
         now = _now()
         sid = uuid.uuid4().hex[:16]
         with self._tx() as db:
             if db.get(CharacterRow, char_id) is None:
                 raise not_found("character", char_id)
             db.add(SessionRow(id=sid, character_id=char_id, title="", user_name=user_name, persona=persona,
-                              head_id=None, created_at=now, updated_at=now))
+                              head_id=None, created_at=now, updated_at=now, owner=owner))
             db.flush()
             roots = [self._append(db, sid, None, [g])[0].id for g in greetings]
             if roots:
@@ -157,14 +168,16 @@ class Store:
     def _session_info(db: Session, row: SessionRow) -> SessionInfo:
         count = db.scalar(select(func.count()).select_from(MessageRow).where(MessageRow.session_id == row.id)) or 0
         return SessionInfo(row.id, row.character_id, row.title, row.user_name, row.persona, row.head_id,
-                           row.created_at, row.updated_at, count)
+                           row.created_at, row.updated_at, count, row.owner)
 
-    def list_sessions(self, char_id: str | None = None) -> list[SessionInfo]:
-        """Sessions, most recently used first."""
+    def list_sessions(self, char_id: str | None = None, *, owner: str | Unset | None = UNSET) -> list[SessionInfo]:
+        """Sessions (of one character, of one owner when given), most recently used first."""
         with self._tx() as db:
             query = select(SessionRow).order_by(SessionRow.updated_at.desc(), SessionRow.id)
             if char_id is not None:
                 query = query.where(SessionRow.character_id == char_id)
+            if not isinstance(owner, Unset):
+                query = query.where(SessionRow.owner.is_(None) if owner is None else SessionRow.owner == owner)
             return [self._session_info(db, row) for row in db.scalars(query)]
 
     def latest_session(self, char_id: str) -> SessionInfo | None:
@@ -185,17 +198,29 @@ class Store:
 
     # messages ---------------------------------------------------------------
 
-    def append(self, session_id: str, parent_id: int | None, messages: Sequence[NewMessage]) -> list[StoredMessage]:
-        """Append a chain of messages under `parent_id` and move the head to the last, atomically."""
+    def append(
+        self, session_id: str, parent_id: int | None, messages: Sequence[NewMessage], *,
+        expect_head: int | Unset | None = UNSET,
+    ) -> list[StoredMessage]:
+        """Append a chain of messages under `parent_id` and move the head to the last, atomically.
+
+        With `expect_head`, the append happens only if the session's head is still that message
+        (compare-and-set): a writer that planned its turn on a head another writer has since moved
+        gets a `session_conflict` error instead of silently forking the conversation.
+        """
         with self._tx() as db:
-            return self._append(db, session_id, parent_id, messages)
+            return self._append(db, session_id, parent_id, messages, expect_head)
 
     def _append(
-        self, db: Session, session_id: str, parent_id: int | None, messages: Sequence[NewMessage]
+        self, db: Session, session_id: str, parent_id: int | None, messages: Sequence[NewMessage],
+        expect_head: int | Unset | None = UNSET,
     ) -> list[StoredMessage]:
         session = db.get(SessionRow, session_id, with_for_update=True)
         if session is None:
             raise not_found("session", session_id)
+        if not isinstance(expect_head, Unset) and session.head_id != expect_head:
+            raise RolecraftError(f"session {session_id!r} changed while this reply was being written; retry",
+                                 code="session_conflict", status=409)
         depth = 0
         if parent_id is not None:
             parent = db.get(MessageRow, parent_id)

@@ -25,6 +25,7 @@ class SessionInfo:
     created_at: datetime
     updated_at: datetime
     message_count: int = 0
+    owner: str | None = None
 
 
 @dataclass(frozen=True)
@@ -48,3 +49,13 @@ class NewMessage:
     name: str
     content: str
     meta: dict = field(default_factory=dict)
+
+
+class Unset:
+    """Marks an optional filter or check that was not asked for (None is a real value for owners and heads)."""
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET = Unset()

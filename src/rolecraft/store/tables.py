@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: api_keys table, sessions.owner
 
 
 class Base(DeclarativeBase):
@@ -39,6 +39,8 @@ class SessionRow(Base):
     head_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime)
     updated_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    # The API key that owns the session (None: the local single user, e.g. the CLI).
+    owner: Mapped[str | None] = mapped_column(String(16), nullable=True, index=True)
 
 
 class MessageRow(Base):
@@ -56,3 +58,15 @@ class MessageRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime)
 
     __table_args__ = (Index("ix_messages_session_depth", "session_id", "depth"),)
+
+
+class ApiKeyRow(Base):
+    """A server API key; only the SHA-256 digest of the secret is stored."""
+
+    __tablename__ = "api_keys"
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    rate_limit: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)

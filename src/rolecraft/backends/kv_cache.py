@@ -1,0 +1,116 @@
+"""Per-session KV-cache snapshots for llama.cpp, so sessions that take turns don't re-read history.
+
+One llama.cpp context holds one conversation's KV cache at a time. When another
+session (another cache key) needs the context, the current one's state is saved
+here, and restored when its session comes back: only the new tokens of its turn
+are then evaluated. Snapshots live in memory up to a byte budget, spill to disk
+up to another, and the least recently used go first.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import tempfile
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class Snapshot:
+    tokens: np.ndarray  # int32 token ids held in the KV cache
+    state: np.ndarray  # uint8 llama.cpp context state (KV cells in use)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.tokens.nbytes + self.state.nbytes)
+
+
+def capture(llm: Any) -> Snapshot:
+    """Copy the context's state (only the KV cells in use) and the tokens it holds."""
+    import llama_cpp
+
+    ctx = llm._ctx.ctx
+    size = llama_cpp.llama_state_get_size(ctx)
+    buffer = np.empty(size, dtype=np.uint8)
+    written = llama_cpp.llama_state_get_data(ctx, buffer.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8)), size)
+    return Snapshot(tokens=np.array(llm.input_ids[: llm.n_tokens], dtype=np.int32), state=buffer[:written].copy())
+
+
+def restore(llm: Any, snapshot: Snapshot) -> bool:
+    """Load a snapshot into the context; False (context reset) if llama.cpp refuses it."""
+    import llama_cpp
+
+    ctx = llm._ctx.ctx
+    pointer = snapshot.state.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8))
+    if llama_cpp.llama_state_set_data(ctx, pointer, snapshot.state.size) != snapshot.state.size:
+        llm.reset()
+        return False
+    n = len(snapshot.tokens)
+    llm.input_ids[:n] = snapshot.tokens
+    llm.n_tokens = n
+    llm._requires_eval = True
+    return True
+
+
+class SnapshotCache:
+    """LRU of snapshots: memory first, then disk, each with its own byte budget."""
+
+    def __init__(self, memory_bytes: int, disk_bytes: int, folder: Path | None) -> None:
+        self.memory_bytes, self.disk_bytes = memory_bytes, disk_bytes
+        self.folder = folder
+        self._memory: OrderedDict[str, Snapshot] = OrderedDict()
+        self._disk: OrderedDict[str, int] = OrderedDict()
+        self.hits = {"memory": 0, "disk": 0, "miss": 0}
+
+    def put(self, key: str, snapshot: Snapshot) -> None:
+        self._drop_disk(key)
+        self._memory[key] = snapshot
+        self._memory.move_to_end(key)
+        while self._memory and sum(s.nbytes for s in self._memory.values()) > self.memory_bytes:
+            old_key, old = self._memory.popitem(last=False)
+            self._spill(old_key, old)
+
+    def take(self, key: str) -> Snapshot | None:
+        """Remove and return the snapshot for `key` (the context will hold it from now on)."""
+        if key in self._memory:
+            self.hits["memory"] += 1
+            return self._memory.pop(key)
+        if key in self._disk and self.folder is not None:
+            path = self._path(key)
+            try:
+                with np.load(path) as data:
+                    snapshot = Snapshot(tokens=data["tokens"], state=data["state"])
+            except (OSError, ValueError, KeyError):
+                snapshot = None
+            self._drop_disk(key)
+            if snapshot is not None:
+                self.hits["disk"] += 1
+                return snapshot
+        self.hits["miss"] += 1
+        return None
+
+    def _path(self, key: str) -> Path:
+        assert self.folder is not None
+        return self.folder / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.npz"
+
+    def _spill(self, key: str, snapshot: Snapshot) -> None:
+        if self.folder is None or snapshot.nbytes > self.disk_bytes:
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
+        with os.fdopen(fd, "wb") as handle:
+            np.savez(handle, tokens=snapshot.tokens, state=snapshot.state)
+        os.replace(tmp, self._path(key))
+        self._disk[key] = snapshot.nbytes
+        while sum(self._disk.values()) > self.disk_bytes:
+            self._drop_disk(next(iter(self._disk)))
+
+    def _drop_disk(self, key: str) -> None:
+        if self._disk.pop(key, None) is not None:
+            self._path(key).unlink(missing_ok=True)

@@ -1,0 +1,121 @@
+"""Session logic for the REST routes and chat completions: ownership, reads, and the turn jobs.
+
+Every session belongs to the caller that created it; any other caller gets the
+same 404 as for a session that does not exist, so ids cannot be probed. Reads
+and tree edits go straight to the store (in a worker thread); anything that
+needs the model (turns, regenerations, edits that re-plan) runs on the model
+thread through the runtime.
+"""
+
+from __future__ import annotations
+
+from rolecraft.conversation import ChatSession, Engine
+from rolecraft.errors import RolecraftError, not_found
+from rolecraft.server.auth import Principal
+from rolecraft.server.sessions.protocol import (
+    History,
+    MessageOut,
+    SessionCreate,
+    SessionList,
+    SessionOut,
+    Swipes,
+    Tree,
+    TurnOut,
+)
+from rolecraft.server.turns import Outcome
+from rolecraft.store.records import NewMessage, SessionInfo, StoredMessage
+
+
+def owned_session(engine: Engine, session_id: str, caller: Principal) -> SessionInfo:
+    """The session if this caller owns it; otherwise the 404 an unknown id gets."""
+    info = engine.store.get_session(session_id)
+    if info.owner != caller.owner:
+        raise not_found("session", session_id)
+    return info
+
+
+def owned_message(engine: Engine, session_id: str, message_id: int, caller: Principal) -> StoredMessage:
+    owned_session(engine, session_id, caller)
+    message = engine.store.get_message(message_id)
+    if message.session_id != session_id:
+        raise not_found("message", str(message_id))
+    return message
+
+
+def create(engine: Engine, request: SessionCreate, caller: Principal) -> SessionOut:
+    """A new session owned by the caller, opened by the chosen greeting (the others are its swipes)."""
+    character = engine.character(request.character)
+    greetings = [NewMessage("assistant", character.name, text, {"greeting": i})
+                 for i, text in enumerate(character.greetings())]
+    if request.greeting and request.greeting >= len(greetings):
+        raise RolecraftError(f"{character.name} has {len(greetings)} greetings; no greeting #{request.greeting}",
+                             code="invalid_greeting", param="greeting")
+    info = engine.store.create_session(
+        request.character, user_name=request.user_name or engine.settings.user_name, greetings=greetings,
+        chosen=request.greeting, owner=caller.owner,
+        persona=engine.settings.persona if request.persona is None else request.persona,
+    )
+    return SessionOut.of(info)
+
+
+def listing(engine: Engine, caller: Principal, character: str | None) -> SessionList:
+    return SessionList(data=[SessionOut.of(s) for s in engine.store.list_sessions(character, owner=caller.owner)])
+
+
+def history(engine: Engine, session_id: str, caller: Principal) -> History:
+    info = owned_session(engine, session_id, caller)
+    return History(session=SessionOut.of(info), messages=[MessageOut.of(m) for m in engine.store.path(session_id)])
+
+
+def tree(engine: Engine, session_id: str, caller: Principal) -> Tree:
+    info = owned_session(engine, session_id, caller)
+    return Tree(session=SessionOut.of(info),
+                messages=[MessageOut.of(m) for m in engine.store.all_messages(session_id)])
+
+
+def delete(engine: Engine, session_id: str, caller: Principal) -> None:
+    owned_session(engine, session_id, caller)
+    engine.store.delete_session(session_id)
+
+
+def branch(engine: Engine, session_id: str, message_id: int, caller: Principal) -> History:
+    owned_message(engine, session_id, message_id, caller)
+    engine.store.set_head(session_id, message_id)
+    return history(engine, session_id, caller)
+
+
+def delete_message(engine: Engine, session_id: str, message_id: int, caller: Principal) -> History:
+    """Delete a message and everything after it on every branch; the head moves up if it was inside."""
+    owned_message(engine, session_id, message_id, caller)
+    engine.store.delete_message(message_id)
+    return history(engine, session_id, caller)
+
+
+def swipes(engine: Engine, session_id: str, caller: Principal) -> Swipes:
+    info = owned_session(engine, session_id, caller)
+    found = engine.store.siblings(info.head_id) if info.head_id is not None else []
+    selected = next((i for i, m in enumerate(found) if m.id == info.head_id), None)
+    return Swipes(swipes=[MessageOut.of(m) for m in found], selected=selected)
+
+
+def select_swipe(engine: Engine, session_id: str, index: int, caller: Principal) -> Swipes:
+    found = swipes(engine, session_id, caller).swipes
+    if index >= len(found):
+        raise RolecraftError(f"the last message has {len(found)} swipes; no #{index}", code="invalid_swipe",
+                             param="index")
+    engine.store.set_head(session_id, found[index].id)
+    return swipes(engine, session_id, caller)
+
+
+def edit_reply(engine: Engine, session_id: str, text: str) -> list[StoredMessage]:
+    """Replace the character's last reply with `text` (a new swipe); runs on the model thread."""
+    return [ChatSession(engine, session_id).edit_last_reply(text)]
+
+
+def turn_out(engine: Engine, session_id: str, stored: list[StoredMessage], outcome: Outcome | None) -> TurnOut:
+    reply = outcome.reply if outcome else None
+    return TurnOut(session=SessionOut.of(engine.store.get_session(session_id)),
+                   messages=[MessageOut.of(m) for m in stored],
+                   finish_reason=reply.finish_reason if reply else "edited",
+                   prompt_tokens=reply.prompt_tokens if reply else 0,
+                   completion_tokens=reply.completion_tokens if reply else 0)
