@@ -7,32 +7,12 @@ tests/test_chat_model.py.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Sequence
-
 import pytest
 
-from rolecraft.backends.base import Backend, SamplingParams, StreamEvent
+from fakes import WordBackend
 from rolecraft.characters.model import Character
 from rolecraft.errors import RolecraftError
-from rolecraft.messages import Message
 from rolecraft.prompting import ContextBuilder, TurnInput
-
-
-class WordBackend(Backend):
-    """One token per word plus 3 per message."""
-
-    def __init__(self, n_ctx: int) -> None:
-        self.n_ctx = n_ctx
-
-    @property
-    def context_size(self) -> int:
-        return self.n_ctx
-
-    def count_tokens(self, messages: Sequence[Message]) -> int:
-        return sum(len(m.content.split()) + 3 for m in messages)
-
-    def stream(self, messages: Sequence[Message], params: SamplingParams) -> Iterator[StreamEvent]:
-        yield StreamEvent(finish_reason="stop")
 
 
 CHAR = Character(

@@ -1,9 +1,11 @@
 """Speak with the real engines, listen with the real recogniser: the words come back.
 
 Measured (benchmarks/speech_speed.py): Piper's en_US-joe-medium read back by
-PocketSphinx has a word error rate of about 6% on these sentences (typically
-"jumps" → "jumped"); espeak-ng's English is much harder for PocketSphinx (WER
-above 50%), so the espeak round trip checks audio, language and length, not words.
+PocketSphinx has a word error rate of 5.9% on the sentence below (1 of 17 words,
+"jumps" → "jumped"; 11.8% in the worst of 8 runs, Piper's synthesis is not
+deterministic), and 30-50% on a harder 10 s story. espeak-ng's English is much
+harder for PocketSphinx (WER ~90%), so the espeak tests check audio, language and
+length, not words.
 """
 
 from __future__ import annotations

@@ -23,10 +23,13 @@ def after_turn(engine: Engine, character: Character, user: str, turn: Turn, repl
     """The memory that the new reply carries forward."""
     settings = engine.settings
     memory = Memory(turn.memory.state, turn.memory.summary, turn.memory.summary_upto)
-    if settings.state_tracking != "off" and turn.new_user:
-        memory.state = merge(memory.state, rule_updates(turn.new_user))
+    said = turn.new_user
+    if said is None and turn.history and turn.history[-1].role == "user":
+        said = turn.history[-1].content  # a regenerated reply answers the stored user message
+    if settings.state_tracking != "off" and said:
+        memory.state = merge(memory.state, rule_updates(said))
         if settings.state_tracking == "model":
-            update = extract(engine.backend, memory.state, user, character.name, turn.new_user, reply)
+            update = extract(engine.backend, memory.state, user, character.name, said, reply)
             memory.state = merge(memory.state, update)
     if settings.summary != "off" and turn.plan.dropped_messages > memory.summary_upto:
         _fold_summary(engine, character, turn, memory)

@@ -23,10 +23,24 @@ def first_sentence(text: str, limit: int = 160) -> str:
 
 
 def extractive(previous: str, lines: Sequence[tuple[str, str]]) -> str:
-    """The fallback: previous summary plus the first sentence of each dropped message."""
-    added = " ".join(f"{name}: {first_sentence(text)}" for name, text in lines)
-    combined = f"{previous} {added}".strip()
-    return combined[-MAX_CHARS:]
+    """The fallback: previous summary plus the first sentence of each dropped message, one per line,
+    skipping near-duplicates so small talk does not push out what was said once."""
+    kept = [line for line in previous.splitlines() if line.strip()]
+    seen = [_words(line) for line in kept]
+    for name, text in lines:
+        line = f"{name}: {first_sentence(text)}"
+        words = _words(line)
+        if any(len(words & other) >= 0.5 * len(words | other) for other in seen):
+            continue
+        kept.append(line)
+        seen.append(words)
+    while len("\n".join(kept)) > MAX_CHARS and len(kept) > 1:
+        kept.pop(0)
+    return "\n".join(kept)
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"\w+", text.casefold()))
 
 
 def summarize(backend: Backend, previous: str, lines: Sequence[tuple[str, str]], char: str,
