@@ -7,13 +7,13 @@ tests/test_chat_model.py.
 from __future__ import annotations
 
 import itertools
+
 import pytest
 
 from fakes import WordBackend
 from rolecraft.characters.model import Character
 from rolecraft.errors import RolecraftError
 from rolecraft.prompting import ContextBuilder, TurnInput
-
 
 CHAR = Character(
     name="Ember", description="{{char}} is a smith who greets {{user}} warmly.", personality="gruff",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from fakes import WordBackend
-from rolecraft.characters.model import Character, Lorebook, LorebookEntry
+from rolecraft.characters.model import Lorebook, LorebookEntry
 from rolecraft.conversation import Engine
 from rolecraft.memory.state import DialogueState, merge, rule_updates
 from rolecraft.settings import Settings
