@@ -15,6 +15,8 @@ class Message:
     role: Role
     content: str
     kind: str = field(default="", compare=False)
+    # Images as data: URLs, for backends that read images natively (capabilities.images).
+    images: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, str]:
         """OpenAI-style {role, content}."""

@@ -74,6 +74,20 @@ class Settings(BaseSettings):
     author_note_every: int = Field(1, ge=1, le=100, description="Insert the author's note every N user turns.")
     lorebook_scan_depth: int | None = Field(None, ge=0, description="Messages scanned for lorebook keys.")
     lorebook_token_budget: int | None = Field(None, ge=0, description="Most tokens of lorebook entries per turn.")
+    image_max_pixels: int = Field(40_000_000, ge=1, description="Refuse images with more pixels than this.")
+    image_template: str = Field(
+        "[{{user}} shows {{char}} a picture: {{observation}}]",
+        description="How a picture enters the prompt for text-only models ({{observation}}, {{labels}}, "
+        "{{faces}}, {{colours}}, {{size}}, {{char}}, {{user}}).",
+    )
+    max_context_images: int = Field(2, ge=0, description="Pictures described in full in the prompt (latest first).")
+    audio_max_seconds: float = Field(600.0, gt=0, description="Refuse audio clips longer than this.")
+    stt_backend: str = Field("pocketsphinx", description="Speech recognition: pocketsphinx or whisper.")
+    stt_model: str | None = Field(None, description="Whisper model size, folder or hub id (whisper only).")
+    voice: str | None = Field(None, description="Default TTS voice, e.g. 'piper:en_US-joe-medium' or 'espeak:cmn'.")
+    expressions: Literal["lexicon", "llm", "off"] = Field(
+        "lexicon", description="How each reply gets its expression label (lexicon measured best on the bundled model)."
+    )
     kv_cache_mb: int = Field(
         512, ge=0, description="Memory for saved KV caches of sessions not in use (llama_cpp), in MiB."
     )

@@ -30,7 +30,6 @@ TINY = {
     "name": "tiny",
     "characters": ["ember", "vellum"],
     "prompts": ["Hello! Who are you?"],
-    "ooc_prompts": ["Are you an AI?"],
     "fact_recall": {
         "characters": ["ember"], "depths": [0, 2], "n_ctx": 1024,
         "facts": [{"id": "horse", "plant": "My horse is called Biscuit.", "ack": "Biscuit. Noted.",

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import click
 
 from rolecraft.cli.context import engine_from
 from rolecraft.conversation import ChatSession, Engine, Turn
 from rolecraft.errors import RolecraftError
+from rolecraft.voice.sentences import SentenceSplitter
 
 HELP = """Commands:
   /regen            new reply to your last message (a swipe)
@@ -17,6 +20,9 @@ HELP = """Commands:
   /edit TEXT        replace your last message and get a new reply
   /reply TEXT       replace the character's last reply with TEXT
   /history          show the conversation;  /branch ID  continue from message ID
+  /image PATH [TEXT] show the character a picture (with optional words)
+  /audio PATH       say something with a recorded clip (WAV/FLAC/OGG/MP3)
+  /state            show what the character tracks about you; /state JSON to replace it
   /prompt           show the prompt the next reply will be built from
   /quit             leave (the session is saved after every turn)"""
 
@@ -40,21 +46,51 @@ def _show_prompt(session: ChatSession, turn: Turn) -> None:
     click.echo("----- end of prompt -----", err=True)
 
 
-def _stream(session: ChatSession, turn: Turn, show_prompt: bool) -> None:
-    if show_prompt:
+@dataclass
+class Output:
+    """How replies are shown: prompt debugging, expression labels, speech files."""
+
+    show_prompt: bool = False
+    show_expression: bool = False
+    speak: Path | None = None
+
+
+def _stream(session: ChatSession, turn: Turn, out: Output) -> None:
+    if out.show_prompt:
         _show_prompt(session, turn)
     click.echo(f"{session.character.name}: ", nl=False)
+    splitter, clips, stamp = (SentenceSplitter() if out.speak else None), [], session.info.message_count
     try:
         for piece in turn:
             click.echo(piece, nl=False)
             sys.stdout.flush()
+            if splitter:
+                clips += [_speak(session, s, out.speak / f"{session.id}-{stamp:05d}-{len(clips):02d}.wav")
+                          for s in splitter.feed(piece)]
     except KeyboardInterrupt:
         click.echo("\n(interrupted: this reply was not saved)")
         return
-    click.echo()
+    expression = turn.result.messages[-1].meta.get("expression") if turn.result else None
+    click.echo(f"  [{expression}]" if out.show_expression and expression else "")
+    if splitter:
+        clips += [_speak(session, s, out.speak / f"{session.id}-{stamp:05d}-{len(clips):02d}.wav")
+                  for s in splitter.flush()]
+        for clip in filter(None, clips):
+            click.echo(f"(speech: {clip})", err=True)
 
 
-def _command(session: ChatSession, line: str, show_prompt: bool) -> bool:
+def _speak(session: ChatSession, sentence: str, path: Path) -> Path | None:
+    """Synthesise one sentence of the reply as soon as it is complete; None for a wordless one."""
+    from rolecraft.voice import speakable, synthesize
+
+    if not any(ch.isalnum() for ch in speakable(sentence)):
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(synthesize(sentence, session.engine.settings.voice, character=session.character))
+    return path
+
+
+def _command(session: ChatSession, line: str, out: Output) -> bool:
     """Run a slash command; False means quit."""
     name, _, arg = line[1:].partition(" ")
     arg = arg.strip()
@@ -63,9 +99,9 @@ def _command(session: ChatSession, line: str, show_prompt: bool) -> bool:
     if name == "help":
         click.echo(HELP)
     elif name in {"regen", "regenerate"}:
-        _stream(session, session.regenerate(), show_prompt)
+        _stream(session, session.regenerate(), out)
     elif name == "edit":
-        _stream(session, session.edit_last_user(arg), show_prompt)
+        _stream(session, session.edit_last_user(arg), out)
     elif name == "reply":
         session.edit_last_reply(arg)
         click.echo("(reply replaced)")
@@ -81,11 +117,31 @@ def _command(session: ChatSession, line: str, show_prompt: bool) -> bool:
     elif name == "branch":
         session.branch(_int(arg, "/branch needs a message id"))
         click.echo(f"(continuing from message {arg})")
+    elif name == "image":
+        path, _, words = arg.partition(" ")
+        _stream(session, session.send(words, images=[_read(path)]), out)
+    elif name == "audio":
+        _stream(session, session.send(audio=_read(arg)), out)
+    elif name == "state":
+        _state(session, arg)
     elif name == "prompt":
         _show_prompt(session, session.send(arg or "(your next message)"))
     else:
         click.echo(f"unknown command /{name}; /help lists them")
     return True
+
+
+def _read(path: str) -> bytes:
+    try:
+        return Path(path).expanduser().read_bytes()
+    except OSError as exc:
+        raise RolecraftError(f"cannot read {path!r}: {exc.strerror}", code="file_not_found") from None
+
+
+def _state(session: ChatSession, arg: str) -> None:
+    if arg:
+        session.set_state(arg)
+    click.echo(session.state().model_dump_json(indent=2, exclude_defaults=not arg))
 
 
 def _int(text: str, message: str) -> int:
@@ -125,22 +181,29 @@ def _open(engine: Engine, character: str, new: bool, session_id: str | None, gre
 @click.option("--session", "session_id", help="Resume this session id.")
 @click.option("--greeting", default=0, show_default=True, help="Which greeting opens a new session.")
 @click.option("--show-prompt", is_flag=True, help="Print the assembled prompt (to stderr) before each reply.")
+@click.option("--image", "image", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Show the character this picture with your first message.")
+@click.option("--speak", is_flag=True, help="Speak every reply: one WAV per sentence under <home>/audio.")
+@click.option("--show-expression", is_flag=True, help="Print each reply's expression label.")
 @click.pass_context
 def command(ctx: click.Context, character: str | None, new: bool, session_id: str | None, greeting: int,
-            show_prompt: bool) -> None:
+            show_prompt: bool, image: Path | None, speak: bool, show_expression: bool) -> None:
     """Chat with CHARACTER (default: the configured character). Reads turns from stdin when piped."""
     engine = engine_from(ctx)
     session = _open(engine, character or engine.settings.character, new, session_id, greeting)
+    out = Output(show_prompt, show_expression, engine.settings.home / "audio" if speak else None)
+    pending = [image.read_bytes()] if image else []
     interactive = sys.stdin.isatty()
     for line in _lines(interactive):
         if not line.strip():
             continue
         try:
             if line.startswith("/"):
-                if not _command(session, line.strip(), show_prompt):
+                if not _command(session, line.strip(), out):
                     break
             else:
-                _stream(session, session.send(line), show_prompt)
+                _stream(session, session.send(line, images=pending), out)
+                pending = []
         except RolecraftError as exc:
             if not interactive:
                 raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from rolecraft.backends import Backend, create_backend
 from rolecraft.characters.io import load_character_file
@@ -14,6 +15,9 @@ from rolecraft.prompting import ContextBuilder
 from rolecraft.settings import Settings
 from rolecraft.store import Store
 from rolecraft.store.records import NewMessage
+
+if TYPE_CHECKING:
+    from rolecraft.perception import ObservationCache
 
 
 class Engine:
@@ -36,6 +40,13 @@ class Engine:
     @cached_property
     def builder(self) -> ContextBuilder:
         return ContextBuilder(self.backend, reply_tokens=self.settings.max_tokens)
+
+    @cached_property
+    def images(self) -> ObservationCache:
+        """Picture descriptions by content hash, in memory and under <home>/cache/images."""
+        from rolecraft.perception import ObservationCache
+
+        return ObservationCache(folder=self.settings.home / "cache" / "images")
 
     def install_samples(self) -> None:
         """Put the bundled sample characters in the store once (user edits are not overwritten)."""

@@ -8,15 +8,17 @@ or killed turn leaves the session exactly as it was.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from rolecraft.conversation.context import Lore, Memory, gather
+from rolecraft.conversation.media import Perceived, UserInput, expression_of, perceive, prompt_content
 from rolecraft.conversation.memory import after_turn
 from rolecraft.conversation.reply import strip_speaker
 from rolecraft.conversation.roles import sampling_for
 from rolecraft.errors import RolecraftError
+from rolecraft.memory.state import DialogueState
 from rolecraft.messages import Message
 from rolecraft.prompting import PromptPlan, TurnInput
 from rolecraft.store.records import NewMessage, StoredMessage
@@ -50,6 +52,7 @@ class Turn:
     new_user: str | None
     history: list[StoredMessage]
     memory: Memory
+    user_meta: dict = field(default_factory=dict)
     result: TurnResult | None = None
 
     def __iter__(self) -> Iterator[str]:
@@ -74,11 +77,13 @@ class Turn:
             raise RolecraftError("the model produced an empty reply; try again or raise temperature",
                                  code="empty_reply", status=502, type="server_error")
         done = time.perf_counter()
-        meta = self.session.remember(self, text) | {"finish_reason": final.finish_reason if final else "stop",
+        meta = self.session.remember(self, text) | {
+                "expression": expression_of(engine, text), "finish_reason": final.finish_reason if final else "stop",
                 "prompt_tokens": final.prompt_tokens if final else 0,
                 "completion_tokens": final.completion_tokens if final else 0,
                 "ttft_ms": round(((first or done) - start) * 1000, 1), "total_ms": round((done - start) * 1000, 1)}
-        self.result = TurnResult(text, self.session.commit(self.parent_id, self.new_user, text, meta),
+        stored = self.session.commit(self.parent_id, self.new_user, text, meta, self.user_meta)
+        self.result = TurnResult(text, stored,
                                  meta["finish_reason"], meta["prompt_tokens"], meta["completion_tokens"],
                                  meta["ttft_ms"] / 1000, meta["total_ms"] / 1000)
 
@@ -108,11 +113,13 @@ class ChatSession:
         """Messages from the root to `leaf_id` (default: the current head)."""
         return self.engine.store.path(self.id, leaf_id)
 
-    def plan(self, history: list[StoredMessage], user_text: str | None) -> tuple[PromptPlan, Memory]:
+    def plan(self, history: list[StoredMessage], user_text: str | None,
+             new: Perceived | None = None) -> tuple[PromptPlan, Memory]:
         """The prompt for a reply after `history` (+ the user's new message, if any)."""
-        turns = [TurnInput(m.role, m.content) for m in history]  # type: ignore[arg-type]
+        turns = self._turn_inputs(history, new)
         if user_text is not None:
-            turns.append(TurnInput("user", user_text))
+            content = prompt_content(user_text, new.meta if new else {}, True, self.user_name)
+            turns.append(TurnInput("user", content, new.native_images if new else ()))
         memory = Memory.latest(history)
         engine = self.engine
         extras = gather(engine.settings, self.character, self.user_name, history, user_text, memory, self.lore,
@@ -122,9 +129,22 @@ class ChatSession:
                                     first_index=first, extras=extras)
         return plan, memory
 
-    def _turn(self, history: list[StoredMessage], user_text: str | None, parent_id: int | None) -> Turn:
-        plan, memory = self.plan(history, user_text)
-        return Turn(self, plan, parent_id, user_text, history, memory)
+    def _turn_inputs(self, history: list[StoredMessage], new: Perceived | None) -> list[TurnInput]:
+        """History as the model reads it; only the latest `max_context_images` pictures are described."""
+        shown = self.engine.settings.max_context_images - len((new.meta if new else {}).get("image_notes", []))
+        turns = []
+        for m in reversed(history):
+            notes = len(m.meta.get("image_notes", []))
+            content = prompt_content(m.content, m.meta, shown >= notes > 0, self.user_name) if m.role == "user" \
+                else m.content
+            shown -= notes
+            turns.append(TurnInput(m.role, content))  # type: ignore[arg-type]
+        return turns[::-1]
+
+    def _turn(self, history: list[StoredMessage], user_text: str | None, parent_id: int | None,
+              new: Perceived | None = None) -> Turn:
+        plan, memory = self.plan(history, user_text, new)
+        return Turn(self, plan, parent_id, user_text, history, memory, new.meta if new else {})
 
     def remember(self, turn: Turn, reply: str) -> dict:
         """Meta for the new reply: the updated dialogue state and rolling summary of this branch."""
@@ -143,13 +163,16 @@ class ChatSession:
                 return history
             window *= 4
 
-    def send(self, user_text: str) -> Turn:
-        """Start a turn answering `user_text` after the current head."""
-        user_text = user_text.strip()
-        if not user_text:
-            raise RolecraftError("empty message", code="empty_message", param="content")
+    def send(self, user_text: str = "", *, images: Sequence[bytes] = (), audio: bytes | None = None) -> Turn:
+        """Start a turn answering the user's words, pictures and/or speech after the current head."""
+        if not images and audio is None:
+            if not user_text.strip():
+                raise RolecraftError("empty message", code="empty_message", param="content")
+            new = Perceived(user_text.strip())
+        else:
+            new = perceive(self.engine, self.character, self.user_name, UserInput(user_text, images, audio))
         self.refresh()
-        return self._turn(self.recent(), user_text, self.info.head_id)
+        return self._turn(self.recent(), new.text, self.info.head_id, new)
 
     def regenerate(self) -> Turn:
         """A new reply (a swipe) to the user message before the current reply."""
@@ -183,13 +206,32 @@ class ChatSession:
         self.engine.store.set_head(self.id, message_id)
         self.refresh()
 
+    def state(self) -> DialogueState:
+        """What the character tracks at the current point of this branch."""
+        return Memory.latest(self.recent()).state
+
+    def set_state(self, document: str) -> DialogueState:
+        """Replace the tracked state at the current message with the user's JSON (validated first)."""
+        try:
+            state = DialogueState.model_validate_json(document)
+        except ValueError as exc:
+            raise RolecraftError(f"invalid state: {exc}", code="invalid_state", param="state") from None
+        history = self.recent()
+        if not history:
+            raise RolecraftError("this session has no messages to attach a state to", code="invalid_state")
+        memory = Memory.latest(history)
+        memory.state = state
+        self.engine.store.update_meta(history[-1].id, memory.to_meta())
+        return state
+
     def swipes(self) -> list[StoredMessage]:
         """Alternatives to the current last message."""
         self.refresh()
         return [] if self.info.head_id is None else self.engine.store.siblings(self.info.head_id)
 
-    def commit(self, parent_id: int | None, user_text: str | None, reply: str, meta: dict) -> list[StoredMessage]:
-        new = [NewMessage("user", self.user_name, user_text)] if user_text is not None else []
+    def commit(self, parent_id: int | None, user_text: str | None, reply: str, meta: dict,
+               user_meta: dict | None = None) -> list[StoredMessage]:
+        new = [NewMessage("user", self.user_name, user_text, user_meta or {})] if user_text is not None else []
         new.append(NewMessage("assistant", self.character.name, reply, meta))
         stored = self.engine.store.append(self.id, parent_id, new)
         self.refresh()

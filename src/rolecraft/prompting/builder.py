@@ -28,6 +28,7 @@ class TurnInput:
 
     role: Role
     content: str
+    images: tuple[str, ...] = ()
 
 
 @dataclass
@@ -88,7 +89,7 @@ class ContextBuilder:
         tail = [Message("system", "\n".join(extras.late), kind="late")] if extras.late else []
         phi = sections.post_history(character, user)
         tail += [Message("system", phi, kind="post_history")] if phi else []
-        turns = [Message(t.role, t.content, kind="history") for t in history]
+        turns = [Message(t.role, t.content, kind="history", images=t.images) for t in history]
         budget = self.backend.context_size - self.reply_tokens
         fixed = sum(map(self.cost, head + tail)) + (self.cost(turns[-1]) if turns else 0)
         if fixed > budget:

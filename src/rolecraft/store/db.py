@@ -292,6 +292,15 @@ class Store:
             )
             return [StoredMessage(*row) for row in rows]
 
+    def update_meta(self, message_id: int, changes: dict) -> StoredMessage:
+        """Merge `changes` into a message's meta (e.g. the user's edit of the tracked state)."""
+        with self._tx() as db:
+            row = db.get(MessageRow, message_id)
+            if row is None:
+                raise not_found("message", str(message_id))
+            row.meta = {**(row.meta or {}), **changes}
+            return _stored(row)
+
     def all_messages(self, session_id: str) -> list[StoredMessage]:
         """Every message of a session (all branches), in tree order by id."""
         with self._tx() as db:
