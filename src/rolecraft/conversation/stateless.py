@@ -45,8 +45,9 @@ def character_plan(
     if not history or history[-1].role != "user":
         raise RolecraftError("the last message must be the user's (role 'user') for a character to answer",
                              code="invalid_messages", param="messages")
-    extra = [Message("system", "\n\n".join(m.content for m in instructions), kind="client_system")]
-    extra = extra if instructions else []
+    extra = []
+    if instructions:
+        extra = [Message("system", "\n\n".join(m.content for m in instructions), kind="client_system")]
     builder = ContextBuilder(backend, reply_tokens=reply_tokens + sum(map(backend.count_message, extra)))
     plan = builder.build(character, user, [TurnInput(m.role, m.content) for m in history], persona=persona)
     if extra:
