@@ -88,3 +88,25 @@ def test_cli_image_speak_and_expression(home: Path, tmp_path: Path) -> None:
     assert label in LABELS, result.stdout
     shown = rolecraft(home, "sessions", "show", "--tree", result.stdout.split("session ")[1].split()[0])
     assert "What is this animal?" in shown.stdout
+
+
+def test_native_vision_wiring_fails_clearly_without_projector_weights(settings: Settings) -> None:
+    """No vision GGUF ships offline: prove the mmproj path is wired up to the point weights are read."""
+    from rolecraft.backends.llama_cpp import LlamaCppBackend
+    from rolecraft.backends.models import resolve_gguf
+
+    with pytest.raises(RolecraftError, match="mmproj") as caught:
+        LlamaCppBackend(settings.model_copy(update={"mmproj": str(resolve_gguf("smollm2"))}))
+    assert caught.value.code == "model_load_failed"
+    with pytest.raises(RolecraftError):
+        LlamaCppBackend(settings.model_copy(update={"mmproj": "/nonexistent/mmproj.gguf"}))
+
+
+def test_messages_with_pictures_become_image_url_parts() -> None:
+    from rolecraft.messages import Message
+
+    wire = Message("user", "What is this?", images=("data:image/png;base64,AAAA",)).wire()
+    assert wire == {"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+        {"type": "text", "text": "What is this?"}]}
+    assert Message("user", "hi").wire() == {"role": "user", "content": "hi"}

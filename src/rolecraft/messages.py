@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 Role = Literal["system", "user", "assistant"]
 
@@ -19,5 +19,12 @@ class Message:
     images: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, str]:
-        """OpenAI-style {role, content}."""
+        """OpenAI-style {role, content} with text only."""
         return {"role": self.role, "content": self.content}
+
+    def wire(self) -> dict[str, Any]:
+        """OpenAI-style message; with images, content is a list of text and image_url parts."""
+        if not self.images:
+            return self.as_dict()
+        parts: list[dict[str, Any]] = [{"type": "image_url", "image_url": {"url": url}} for url in self.images]
+        return {"role": self.role, "content": [*parts, {"type": "text", "text": self.content}]}

@@ -42,6 +42,10 @@ class Settings(BaseSettings):
         description="Model: 'smollm2' (bundled), a local .gguf path, 'hf:REPO/FILE.gguf' (online), "
         "or the model name on an OpenAI-compatible server.",
     )
+    mmproj: str | None = Field(
+        None, description="llama_cpp: multimodal projector GGUF (path or hf:...) so the model reads images itself."
+    )
+    vision: bool = Field(False, description="openai_compat: the server's model reads images (send image_url parts).")
     base_url: str = Field("http://127.0.0.1:8000/v1", description="openai_compat: server URL ending in /v1.")
     api_key: str = Field("none", description="openai_compat: API key sent to the server.")
     n_ctx: int = Field(2048, ge=256, le=1_048_576, description="Context window in tokens (llama_cpp).")

@@ -39,25 +39,38 @@ def _import_llama() -> Any:
     return llama_cpp
 
 
+def _vision_handler(settings: Settings) -> Any:
+    """llama.cpp's multimodal chat handler for `settings.mmproj`, or None for a text-only model."""
+    if not settings.mmproj:
+        return None
+    from llama_cpp.llama_chat_format import MTMDChatHandler
+
+    path = resolve_gguf(settings.mmproj, cache_dir=settings.home / "hub")
+    return MTMDChatHandler(clip_model_path=str(path), verbose=False)
+
+
 @register("llama_cpp")
 class LlamaCppBackend(Backend):
     """A GGUF model run in-process by llama.cpp."""
 
     name = "llama_cpp"
-    capabilities = Capabilities(images=False, logit_bias=True, exact_tokenizer=True)
 
     def __init__(self, settings: Settings) -> None:
         llama_cpp = _import_llama()
         self.model_path = resolve_gguf(settings.model, cache_dir=settings.home / "hub")
+        handler = _vision_handler(settings)
+        self.capabilities = Capabilities(images=handler is not None, logit_bias=True, exact_tokenizer=True)
         threads = settings.n_threads or max(1, os.cpu_count() or 1)
         try:
             self.llm = llama_cpp.Llama(
-                model_path=str(self.model_path), n_ctx=settings.n_ctx, n_threads=threads,
+                model_path=str(self.model_path), n_ctx=settings.n_ctx, n_threads=threads, chat_handler=handler,
                 n_threads_batch=threads, verbose=False, seed=settings.seed if settings.seed is not None else -1,
             )
+            if handler is not None:
+                handler._init_mtmd_context(self.llm)  # load the projector now, not at the first picture
         except (ValueError, RuntimeError) as exc:
-            raise RolecraftError(f"cannot load model {self.model_path}: {exc}", code="model_load_failed",
-                                 status=500, type="server_error") from exc
+            raise RolecraftError(f"cannot load model {self.model_path} (mmproj {settings.mmproj}): {exc}",
+                                 code="model_load_failed", status=500, type="server_error") from exc
         self._llama_cpp = llama_cpp
         self._last_prompt: tuple[tuple, list[int]] = ((), [])
         self._holder: str | None = None
@@ -108,6 +121,9 @@ class LlamaCppBackend(Backend):
         return len(self.tokenize(message.content)) + self._overhead
 
     def stream(self, messages: Sequence[Message], params: SamplingParams) -> Iterator[StreamEvent]:
+        if self.capabilities.images and any(m.images for m in messages):
+            yield from self._stream_with_images(messages, params)
+            return
         tokens = self.prompt_tokens(messages)
         if len(tokens) >= self.context_size:
             raise RolecraftError(f"prompt of {len(tokens)} tokens does not fit the context of {self.context_size}",
@@ -129,6 +145,29 @@ class LlamaCppBackend(Backend):
             finish = choice.get("finish_reason") or finish
         completion = len(self.tokenize("".join(text))) if text else 0
         yield StreamEvent(finish_reason=finish or "stop", prompt_tokens=len(tokens), completion_tokens=completion)
+
+    def _stream_with_images(self, messages: Sequence[Message], params: SamplingParams) -> Iterator[StreamEvent]:
+        """Pictures go through llama.cpp's multimodal chat handler (model + mmproj), which renders the prompt."""
+        self._switch(None)
+        try:
+            chunks = self.llm.create_chat_completion(
+                messages=[m.wire() for m in messages], max_tokens=params.max_tokens, temperature=params.temperature,
+                top_p=params.top_p, top_k=params.top_k, repeat_penalty=params.repeat_penalty,
+                stop=params.stop or None, seed=params.seed, stream=True,
+                logits_processor=self._processors(params, 0),
+            )
+            finish, count = None, 0
+            for chunk in chunks:
+                choice = chunk["choices"][0]
+                if text := choice["delta"].get("content"):
+                    count += 1
+                    yield StreamEvent(text=text)
+                finish = choice.get("finish_reason") or finish
+        except ValueError as exc:
+            raise RolecraftError(f"the vision model could not read the picture: {exc}", code="invalid_image",
+                                 param="images") from exc
+        yield StreamEvent(finish_reason=finish or "stop", prompt_tokens=self.llm.n_tokens - count,
+                          completion_tokens=count)
 
     def _grammar(self, schema: dict | None) -> Any:
         if schema is None:

@@ -48,8 +48,8 @@ def _openai() -> Any:
 
 
 def to_wire(message: Message) -> dict[str, Any]:
-    """One message as the chat completions API takes it (content parts can be added here)."""
-    return message.as_dict()
+    """One message as the chat completions API takes it (pictures as image_url parts)."""
+    return message.wire()
 
 
 def estimate_tokens(messages: Sequence[Message]) -> int:
@@ -343,9 +343,8 @@ class OpenAICompatBackend(Backend):
     @property
     def capabilities(self) -> Capabilities:  # type: ignore[override]
         tokenizer = self._info.tokenizer
-        return Capabilities(
-            images=False, logit_bias=tokenizer is not None, exact_tokenizer=bool(tokenizer and tokenizer.exact)
-        )
+        exact = bool(tokenizer and tokenizer.exact)
+        return Capabilities(images=self._settings.vision, logit_bias=tokenizer is not None, exact_tokenizer=exact)
 
     @property
     def context_size(self) -> int:
@@ -385,6 +384,9 @@ class OpenAICompatBackend(Backend):
         bias = self._logit_bias(params)
         if bias:
             request["logit_bias"] = bias
+        if params.json_schema is not None:
+            schema = {"name": "state", "schema": params.json_schema}
+            request["response_format"] = {"type": "json_schema", "json_schema": schema}
         return request
 
     def _open(self, request: dict[str, Any], extra_body: dict[str, Any]) -> Any:
