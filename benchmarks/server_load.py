@@ -129,18 +129,22 @@ def stored_turns(db_url: str, session_id: str) -> int:
 
 def load_phase(url: str, db_url: str, clients: int, seconds: float) -> None:
     group = [Client(new_session(url)) for _ in range(clients)]
-    until = time.monotonic() + seconds
+    start = time.monotonic()
+    until = start + seconds
     threads = [threading.Thread(target=run_client, args=(url, c, until)) for c in group]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    wall = time.monotonic() - start  # the last turns started before the deadline finish after it
     turns = [t for c in group for t in c.turns]
     errors = sum(len(c.errors) for c in group)
     lost = sum(abs(stored_turns(db_url, c.session_id) - len(c.turns)) for c in group)
     ttfts = [t.ttft * 1000 for t in turns] or [0.0]
-    print(f"N={clients:>2}: {len(turns):>4} turns in {seconds:.0f} s, TTFT p50 {median(ttfts):7.0f} ms  "
-          f"p95 {percentile(ttfts, 95):7.0f} ms, errors {errors}, lost turns {lost}", flush=True)
+    tokens = sum(t.tokens for t in turns)
+    print(f"N={clients:>2}: {len(turns):>4} turns in {wall:.0f} s ({tokens / max(len(turns), 1):.0f} tokens a reply, "
+          f"{tokens / wall:.1f} tok/s served), TTFT p50 {median(ttfts):6.0f} ms p95 {percentile(ttfts, 95):6.0f} ms, "
+          f"errors {errors}, lost turns {lost}", flush=True)
     for message in sorted({e for c in group for e in c.errors})[:3]:
         print(f"      error: {message}")
 

@@ -18,7 +18,7 @@ skdata = pytest.importorskip("skimage.data")
 pytestmark = pytest.mark.slow
 
 
-def _png(array) -> bytes:  # noqa: ANN001
+def _png(array) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(array).save(buffer, "PNG")
     return buffer.getvalue()

@@ -124,3 +124,22 @@ def test_lorebook_and_author_note_placement(settings: Settings) -> None:
     assert lore and lore[0] == user - 1 and prompt[lore[0]].content == "Moonlight makes iron sing."
     note = next(m for m in prompt if m.kind == "author_note")
     assert note.content == "[Author's note: Keep replies short.]"
+
+
+def test_personas_and_session_lorebooks(settings: Settings, tmp_path) -> None:
+    engine, backend = _engine(settings)
+    engine.store.put_persona("mara", "Mara", "A lighthouse keeper with a lame dog.", default=True)
+    session = engine.new_session("ember")
+    assert session.user_name == "Mara"
+    book = tmp_path / "world.json"
+    book.write_text('{"entries": {"0": {"uid": 0, "key": ["lighthouse"], "content": "The lighthouse is haunted.",'
+                    ' "comment": "", "constant": false, "selective": false, "order": 100, "position": 1,'
+                    ' "disable": false}}}')
+    assert session.attach_lorebook(str(book)) == 1
+    session.send("How is the lighthouse?").text()
+    prompt = "\n".join(m.content for m in backend.prompts[-1])
+    assert "The lighthouse is haunted." in prompt and "About Mara: A lighthouse keeper" in prompt
+    reopened = engine.session(session.id)
+    assert reopened.lore.books, "attached lorebooks survive reopening the session"
+    other = engine.new_session("ember", persona_id="mara", user_name=None)
+    assert other.user_name == "Mara"

@@ -36,9 +36,9 @@ def main(ctx: click.Context, **given: object) -> None:
 
 
 def _register() -> None:
-    from rolecraft.cli import characters, chat, eval, keys, models, serve, sessions
+    from rolecraft.cli import characters, chat, eval, keys, models, personas, serve, sessions
 
-    for module in (chat, characters, sessions, models, serve, keys, eval):
+    for module in (chat, characters, sessions, personas, models, serve, keys, eval):
         main.add_command(module.command)
 
 

@@ -22,6 +22,7 @@ HELP = """Commands:
   /history          show the conversation;  /branch ID  continue from message ID
   /image PATH [TEXT] show the character a picture (with optional words)
   /audio PATH       say something with a recorded clip (WAV/FLAC/OGG/MP3)
+  /lore PATH        attach a lorebook file (SillyTavern world info or lorebook_v3) to this session
   /state            show what the character tracks about you; /state JSON to replace it
   /prompt           show the prompt the next reply will be built from
   /quit             leave (the session is saved after every turn)"""
@@ -122,6 +123,8 @@ def _command(session: ChatSession, line: str, out: Output) -> bool:
         _stream(session, session.send(words, images=[_read(path)]), out)
     elif name == "audio":
         _stream(session, session.send(audio=_read(arg)), out)
+    elif name == "lore":
+        click.echo(f"(lorebook attached: {session.attach_lorebook(arg)} entries)")
     elif name == "state":
         _state(session, arg)
     elif name == "prompt":
@@ -160,12 +163,13 @@ def _pick_swipe(session: ChatSession, arg: str) -> None:
     click.echo(f"{session.character.name}: {swipes[index].content}")
 
 
-def _open(engine: Engine, character: str, new: bool, session_id: str | None, greeting: int) -> ChatSession:
+def _open(engine: Engine, character: str, new: bool, session_id: str | None, greeting: int,
+          persona: str | None) -> ChatSession:
     if session_id:
         return engine.session(session_id)
     session = None if new else engine.resume(character)
     if session is None:
-        session = engine.new_session(character, greeting=greeting)
+        session = engine.new_session(character, greeting=greeting, persona_id=persona)
         click.echo(f"(new session {session.id} with {session.character.name}; /help for commands)")
     else:
         click.echo(f"(resuming session {session.id}: {session.info.message_count} messages; /help for commands)")
@@ -181,16 +185,17 @@ def _open(engine: Engine, character: str, new: bool, session_id: str | None, gre
 @click.option("--session", "session_id", help="Resume this session id.")
 @click.option("--greeting", default=0, show_default=True, help="Which greeting opens a new session.")
 @click.option("--show-prompt", is_flag=True, help="Print the assembled prompt (to stderr) before each reply.")
+@click.option("--persona", help="Stored persona id to play as in a new session (see `rolecraft personas`).")
 @click.option("--image", "image", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Show the character this picture with your first message.")
 @click.option("--speak", is_flag=True, help="Speak every reply: one WAV per sentence under <home>/audio.")
 @click.option("--show-expression", is_flag=True, help="Print each reply's expression label.")
 @click.pass_context
 def command(ctx: click.Context, character: str | None, new: bool, session_id: str | None, greeting: int,
-            show_prompt: bool, image: Path | None, speak: bool, show_expression: bool) -> None:
+            show_prompt: bool, persona: str | None, image: Path | None, speak: bool, show_expression: bool) -> None:
     """Chat with CHARACTER (default: the configured character). Reads turns from stdin when piped."""
     engine = engine_from(ctx)
-    session = _open(engine, character or engine.settings.character, new, session_id, greeting)
+    session = _open(engine, character or engine.settings.character, new, session_id, greeting, persona)
     out = Output(show_prompt, show_expression, engine.settings.home / "audio" if speak else None)
     pending = [image.read_bytes()] if image else []
     interactive = sys.stdin.isatty()

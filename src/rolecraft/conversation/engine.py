@@ -58,9 +58,15 @@ class Engine:
         return self.store.get_character(char_id)
 
     def new_session(self, char_id: str, *, greeting: int = 0, user_name: str | None = None,
-                    persona: str | None = None) -> ChatSession:
-        """Open a session whose first message is the chosen greeting; alternates are its swipes."""
+                    persona: str | None = None, persona_id: str | None = None) -> ChatSession:
+        """Open a session whose first message is the chosen greeting; alternates are its swipes.
+
+        Who the user is comes from `user_name`/`persona`, else the stored persona `persona_id`,
+        else the default stored persona, else the settings."""
         character = self.character(char_id)
+        stored = self.store.get_persona(persona_id) if persona_id else self.store.default_persona()
+        if stored is not None and user_name is None and persona is None:
+            user_name, persona = stored.name, stored.description
         user = user_name or self.settings.user_name
         greetings = [NewMessage("assistant", character.name, g, {"greeting": i})
                      for i, g in enumerate(character.greetings())]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rolecraft.conversation.context import Lore, Memory, gather
@@ -104,7 +105,7 @@ class ChatSession:
         self.id = session_id
         self.character = engine.character(self.info.character_id)
         self.user_name = self.info.user_name
-        self.lore = Lore(self.character)
+        self.lore = Lore(self.character, [a.book for a in engine.store.session_lorebooks(session_id)])
 
     def refresh(self) -> None:
         self.info = self.engine.store.get_session(self.id)
@@ -205,6 +206,15 @@ class ChatSession:
         """Continue the conversation from an earlier message (the old branch is kept)."""
         self.engine.store.set_head(self.id, message_id)
         self.refresh()
+
+    def attach_lorebook(self, path: str) -> int:
+        """Attach a standalone lorebook file (SillyTavern world info or lorebook_v3) to this session."""
+        from rolecraft.lorebook import load_lorebook_file
+
+        book = load_lorebook_file(path)
+        attached = self.engine.store.attach_lorebook(self.id, book.name or Path(path).stem, book)
+        self.lore = Lore(self.character, [a.book for a in self.engine.store.session_lorebooks(self.id)])
+        return len(attached.book.entries)
 
     def state(self) -> DialogueState:
         """What the character tracks at the current point of this branch."""

@@ -6,15 +6,18 @@ by the API we mirror; the engine grows into it. Each entry names the Engine
 attribute that provides a feature and the call the server makes:
 
     speak(text: str, *, voice: str | None, fmt: str, speed: float) -> bytes         POST /v1/audio/speech
-    transcribe(audio: AudioInput, *, language: str | None, prompt: str | None) -> str
+    transcribe(data: bytes, fmt: str, *, language: str | None, prompt: str | None) -> str
                                                                               POST /v1/audio/transcriptions
-    perceive_image(image: ImageInput) -> str          an observation the character reads with the user's text
-    perceive_audio(audio: AudioInput) -> str          a transcript (+ how it sounded) read the same way
+    perceive_image(url: str) -> str         an image_url (data: or http(s)) → an observation the character
+                                            reads with the user's text
+    perceive_audio(data: bytes, fmt: str) -> str      a transcript (+ how it sounded), read the same way
     session_state(session_id: str) -> dict                                    GET /v1/sessions/{id}/state
     session_summary(session_id: str) -> str                                   GET /v1/sessions/{id}/summary
     personas / lorebooks: stores with list() / get(id) / put(id, value) / delete(id)
     expression_sprite(char_id: str, label: str) -> tuple[bytes, str]  (image, mime)
 
+Arguments are plain values (the server's request types never reach the engine);
+`fmt` is the container recognised in the bytes (wav, mp3, flac, ogg, webm, mp4).
 Until the Engine has the attribute, the request is still validated in full and
 then answered with a clear error naming what is missing — never a fake result.
 """

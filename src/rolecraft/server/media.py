@@ -23,15 +23,6 @@ AUDIO_FORMATS = ("wav", "mp3", "flac", "ogg", "opus", "webm", "m4a", "mp4", "mpe
 
 
 @dataclass(frozen=True)
-class ImageInput:
-    """An image from a request: inline bytes (checked) or a remote URL (not fetched here)."""
-
-    url: str | None = None
-    data: bytes | None = None
-    mime: str = ""
-
-
-@dataclass(frozen=True)
 class AudioInput:
     """Audio bytes from a request and the container format recognised in them."""
 
@@ -50,16 +41,17 @@ def decode_base64(text: str, *, param: str, what: str, code: str) -> bytes:
     return data
 
 
-def image_from_url(url: str, *, param: str) -> ImageInput:
-    """Check an `image_url`: an http(s) URL, or a data: URL holding a readable image."""
+def image_from_url(url: str, *, param: str) -> str:
+    """Check an `image_url`: an http(s) URL (not fetched here), or a data: URL holding a readable image.
+    Returns the image's MIME type ("" for a remote URL)."""
     if url.startswith(("http://", "https://")) and len(url) <= 2048 and " " not in url:
-        return ImageInput(url=url)
+        return ""
     match = _DATA_URL.match(url)
     if match is None or not match.group("b64"):
         raise RolecraftError("image_url.url must be an http(s) URL or a base64 data: URL "
                              "(data:image/png;base64,...)", code="invalid_image_url", param=param)
     data = decode_base64(url[match.end():], param=param, what="the image data", code="invalid_image")
-    return ImageInput(data=data, mime=check_image(data, param=param))
+    return check_image(data, param=param)
 
 
 def check_image(data: bytes, *, param: str) -> str:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from rolecraft.characters.cards import card_from_character, character_from_card
 from rolecraft.characters.model import Character
 from rolecraft.errors import RolecraftError, not_found
+from rolecraft.store.library import LibraryMixin
 from rolecraft.store.records import UNSET, CharacterInfo, NewMessage, SessionInfo, StoredMessage, Unset
 from rolecraft.store.tables import SCHEMA_VERSION, Base, CharacterRow, MessageRow, SchemaRow, SessionRow
 
@@ -42,7 +43,7 @@ def _sqlite_pragmas(engine: Engine) -> None:
         cur.close()
 
 
-class Store:
+class Store(LibraryMixin):
     """Characters, sessions and message trees in one SQLAlchemy database."""
 
     def __init__(self, url: str) -> None:

@@ -60,7 +60,7 @@ async def transcriptions(
         raise RolecraftError(f"response_format {response_format!r} is not supported; use json or text",
                              code="unsupported_parameter", param="response_format")
     transcribe = features.require(state.engine, "transcription")
-    text = await state.runtime.call(lambda: transcribe(audio, language=language, prompt=prompt))
+    text = await state.runtime.call(lambda: transcribe(audio.data, audio.format, language=language, prompt=prompt))
     if response_format == "text":
         return PlainTextResponse(text)
     return Response(Transcription(text=text).model_dump_json(), media_type="application/json")

@@ -19,8 +19,10 @@ from rolecraft.server.chat.protocol import AudioPart, ChatMessage, FilePart, Ima
 
 @dataclass(frozen=True)
 class Media:
+    """A checked image or audio part: the feature that perceives it and the arguments it is called with."""
+
     feature: str
-    item: media.ImageInput | media.AudioInput
+    args: tuple
     param: str
 
 
@@ -43,13 +45,13 @@ def _read_part(part: object, param: str, into: Incoming) -> None:
     elif isinstance(part, RefusalPart):
         into.text += ("\n" if into.text else "") + part.refusal
     elif isinstance(part, ImagePart):
-        image = media.image_from_url(part.image_url.url, param=f"{param}.image_url.url")
-        into.media.append(Media("image_input", image, param))
+        media.image_from_url(part.image_url.url, param=f"{param}.image_url.url")
+        into.media.append(Media("image_input", (part.image_url.url,), param))
     elif isinstance(part, AudioPart):
         where = f"{param}.input_audio.data"
         data = media.decode_base64(part.input_audio.data, param=where, what="the audio data", code="invalid_audio")
         audio = media.check_audio(data, param=where, declared=part.input_audio.format)
-        into.media.append(Media("audio_input", audio, param))
+        into.media.append(Media("audio_input", (audio.data, audio.format), param))
     elif isinstance(part, FilePart):
         raise _unsupported("file input", param)
 
@@ -92,6 +94,6 @@ def render(engine: Engine, incoming: list[Incoming]) -> list[Message]:
     rendered = []
     for message in incoming:
         texts = [message.text] if message.text else []
-        texts += [features.require_content(engine, p.feature, param=p.param)(p.item) for p in message.media]
+        texts += [features.require_content(engine, p.feature, param=p.param)(*p.args) for p in message.media]
         rendered.append(Message(message.role, "\n".join(texts)))
     return rendered

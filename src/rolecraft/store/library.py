@@ -1,0 +1,102 @@
+"""Personas and session lorebooks: the user's own library beside characters and sessions."""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from rolecraft.characters.model import Lorebook
+from rolecraft.errors import RolecraftError, not_found
+from rolecraft.store.tables import PersonaRow, SessionLorebookRow, SessionRow
+
+
+@dataclass(frozen=True)
+class Persona:
+    id: str
+    name: str
+    description: str
+    is_default: bool
+
+
+@dataclass(frozen=True)
+class AttachedLorebook:
+    id: int
+    session_id: str
+    name: str
+    book: Lorebook
+
+
+class LibraryMixin:
+    """Store methods for personas and per-session lorebooks (mixed into `Store`)."""
+
+    def _tx(self) -> AbstractContextManager[Session]:  # provided by Store
+        raise NotImplementedError
+
+    def put_persona(self, persona_id: str, name: str, description: str = "", *, default: bool = False) -> Persona:
+        if not persona_id.strip() or not name.strip():
+            raise RolecraftError("a persona needs an id and a name", code="invalid_persona", param="name")
+        with self._tx() as db:
+            if default:
+                db.execute(update(PersonaRow).values(is_default=False))
+            row = db.get(PersonaRow, persona_id)
+            if row is None:
+                row = PersonaRow(id=persona_id, created_at=datetime.now(UTC).replace(tzinfo=None))
+                db.add(row)
+            row.name, row.description, row.is_default = name.strip(), description.strip(), default
+            return _persona(row)
+
+    def get_persona(self, persona_id: str) -> Persona:
+        with self._tx() as db:
+            row = db.get(PersonaRow, persona_id)
+            if row is None:
+                raise not_found("persona", persona_id)
+            return _persona(row)
+
+    def default_persona(self) -> Persona | None:
+        with self._tx() as db:
+            row = db.scalars(select(PersonaRow).where(PersonaRow.is_default.is_(True))).first()
+            return None if row is None else _persona(row)
+
+    def list_personas(self) -> list[Persona]:
+        with self._tx() as db:
+            return [_persona(row) for row in db.scalars(select(PersonaRow).order_by(PersonaRow.id))]
+
+    def delete_persona(self, persona_id: str) -> None:
+        with self._tx() as db:
+            if db.get(PersonaRow, persona_id) is None:
+                raise not_found("persona", persona_id)
+            db.execute(delete(PersonaRow).where(PersonaRow.id == persona_id))
+
+    def attach_lorebook(self, session_id: str, name: str, book: Lorebook) -> AttachedLorebook:
+        with self._tx() as db:
+            if db.get(SessionRow, session_id) is None:
+                raise not_found("session", session_id)
+            row = SessionLorebookRow(session_id=session_id, name=name, book=book.model_dump(mode="json"),
+                                     created_at=datetime.now(UTC).replace(tzinfo=None))
+            db.add(row)
+            db.flush()
+            return _attached(row)
+
+    def session_lorebooks(self, session_id: str) -> list[AttachedLorebook]:
+        with self._tx() as db:
+            query = select(SessionLorebookRow).where(SessionLorebookRow.session_id == session_id)
+            return [_attached(row) for row in db.scalars(query.order_by(SessionLorebookRow.id))]
+
+    def detach_lorebook(self, session_id: str, lorebook_id: int) -> None:
+        with self._tx() as db:
+            row = db.get(SessionLorebookRow, lorebook_id)
+            if row is None or row.session_id != session_id:
+                raise not_found("lorebook", str(lorebook_id))
+            db.delete(row)
+
+
+def _persona(row: PersonaRow) -> Persona:
+    return Persona(row.id, row.name, row.description, bool(row.is_default))
+
+
+def _attached(row: SessionLorebookRow) -> AttachedLorebook:
+    return AttachedLorebook(row.id, row.session_id, row.name, Lorebook.model_validate(row.book))
