@@ -76,6 +76,10 @@ class Settings(BaseSettings):
     author_note: str = Field("", description="Author's note inserted into the conversation.")
     author_note_depth: int = Field(4, ge=0, le=100, description="Messages from the end where the note goes.")
     author_note_every: int = Field(1, ge=1, le=100, description="Insert the author's note every N user turns.")
+    group_order: Literal["mention", "talkative", "list"] = Field(
+        "mention", description="Who answers in a group scene: those mentioned (else by talkativeness), "
+        "by talkativeness, or everyone present in list order."
+    )
     lorebook_scan_depth: int | None = Field(None, ge=0, description="Messages scanned for lorebook keys.")
     lorebook_token_budget: int | None = Field(None, ge=0, description="Most tokens of lorebook entries per turn.")
     image_max_pixels: int = Field(40_000_000, ge=1, description="Refuse images with more pixels than this.")

@@ -11,6 +11,7 @@ import click
 
 from rolecraft.cli.context import engine_from
 from rolecraft.conversation import ChatSession, Engine, Turn
+from rolecraft.conversation.group import GroupSession
 from rolecraft.errors import RolecraftError
 from rolecraft.voice.sentences import SentenceSplitter
 
@@ -24,6 +25,7 @@ HELP = """Commands:
   /audio PATH       say something with a recorded clip (WAV/FLAC/OGG/MP3)
   /lore PATH        attach a lorebook file (SillyTavern world info or lorebook_v3) to this session
   /state            show what the character tracks about you; /state JSON to replace it
+  /leave NAME, /join NAME, /mute NAME, /unmute NAME, /as NAME   group scenes: presence, muting, who speaks
   /prompt           show the prompt the next reply will be built from
   /quit             leave (the session is saved after every turn)"""
 
@@ -59,7 +61,7 @@ class Output:
 def _stream(session: ChatSession, turn: Turn, out: Output) -> None:
     if out.show_prompt:
         _show_prompt(session, turn)
-    click.echo(f"{session.character.name}: ", nl=False)
+    click.echo(f"{(turn.speaker or session.character).name}: ", nl=False)
     splitter, clips, stamp = (SentenceSplitter() if out.speak else None), [], session.info.message_count
     try:
         for piece in turn:
@@ -123,6 +125,8 @@ def _command(session: ChatSession, line: str, out: Output) -> bool:
         _stream(session, session.send(words, images=[_read(path)]), out)
     elif name == "audio":
         _stream(session, session.send(audio=_read(arg)), out)
+    elif name in GROUP_COMMANDS:
+        _group_command(session, name, arg, out)
     elif name == "lore":
         click.echo(f"(lorebook attached: {session.attach_lorebook(arg)} entries)")
     elif name == "state":
@@ -132,6 +136,30 @@ def _command(session: ChatSession, line: str, out: Output) -> bool:
     else:
         click.echo(f"unknown command /{name}; /help lists them")
     return True
+
+
+GROUP_COMMANDS = {"leave", "join", "mute", "unmute", "as"}
+
+
+def _group_command(session: ChatSession, name: str, arg: str, out: Output) -> None:
+    if not isinstance(session, GroupSession):
+        raise RolecraftError(f"/{name} works in group scenes (rolecraft chat --group A,B)", code="invalid_command")
+    if name in {"leave", "join"}:
+        session.set_present(arg, name == "join")
+    elif name in {"mute", "unmute"}:
+        session.set_muted(arg, name == "mute")
+    else:
+        _stream(session, session.speak_now(arg), out)
+        return
+    click.echo(f"({arg}: {name})")
+
+
+def _send(session: ChatSession, line: str, images: list[bytes], out: Output) -> None:
+    if isinstance(session, GroupSession):
+        for turn in session.send_group(line):
+            _stream(session, turn, out)
+        return
+    _stream(session, session.send(line, images=images), out)
 
 
 def _read(path: str) -> bytes:
@@ -164,9 +192,14 @@ def _pick_swipe(session: ChatSession, arg: str) -> None:
 
 
 def _open(engine: Engine, character: str, new: bool, session_id: str | None, greeting: int,
-          persona: str | None) -> ChatSession:
+          persona: str | None, group: str | None) -> ChatSession:
     if session_id:
         return engine.session(session_id)
+    if group:
+        session = engine.new_group([c.strip() for c in group.split(",") if c.strip()], persona_id=persona)
+        click.echo(f"(new group scene {session.id} with {', '.join(c.name for c in session.cast.values())})")
+        click.echo(f"{session.character.name}: {session.history()[-1].content}")
+        return session
     session = None if new else engine.resume(character)
     if session is None:
         session = engine.new_session(character, greeting=greeting, persona_id=persona)
@@ -185,6 +218,7 @@ def _open(engine: Engine, character: str, new: bool, session_id: str | None, gre
 @click.option("--session", "session_id", help="Resume this session id.")
 @click.option("--greeting", default=0, show_default=True, help="Which greeting opens a new session.")
 @click.option("--show-prompt", is_flag=True, help="Print the assembled prompt (to stderr) before each reply.")
+@click.option("--group", help="Start a group scene with these character ids, comma separated.")
 @click.option("--persona", help="Stored persona id to play as in a new session (see `rolecraft personas`).")
 @click.option("--image", "image", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Show the character this picture with your first message.")
@@ -192,10 +226,11 @@ def _open(engine: Engine, character: str, new: bool, session_id: str | None, gre
 @click.option("--show-expression", is_flag=True, help="Print each reply's expression label.")
 @click.pass_context
 def command(ctx: click.Context, character: str | None, new: bool, session_id: str | None, greeting: int,
-            show_prompt: bool, persona: str | None, image: Path | None, speak: bool, show_expression: bool) -> None:
+            show_prompt: bool, group: str | None, persona: str | None, image: Path | None, speak: bool,
+            show_expression: bool) -> None:
     """Chat with CHARACTER (default: the configured character). Reads turns from stdin when piped."""
     engine = engine_from(ctx)
-    session = _open(engine, character or engine.settings.character, new, session_id, greeting, persona)
+    session = _open(engine, character or engine.settings.character, new, session_id, greeting, persona, group)
     out = Output(show_prompt, show_expression, engine.settings.home / "audio" if speak else None)
     pending = [image.read_bytes()] if image else []
     interactive = sys.stdin.isatty()
@@ -207,7 +242,7 @@ def command(ctx: click.Context, character: str | None, new: bool, session_id: st
                 if not _command(session, line.strip(), out):
                     break
             else:
-                _stream(session, session.send(line, images=pending), out)
+                _send(session, line, pending, out)
                 pending = []
         except RolecraftError as exc:
             if not interactive:

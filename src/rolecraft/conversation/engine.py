@@ -9,6 +9,7 @@ from rolecraft.backends import Backend, create_backend
 from rolecraft.characters.io import load_character_file
 from rolecraft.characters.model import Character
 from rolecraft.characters.samples import sample_paths
+from rolecraft.conversation.group import GroupSession
 from rolecraft.conversation.session import ChatSession
 from rolecraft.errors import RolecraftError
 from rolecraft.prompting import ContextBuilder
@@ -77,12 +78,28 @@ class Engine:
                                          persona=self.settings.persona if persona is None else persona)
         return ChatSession(self, info.id)
 
+    def new_group(self, char_ids: list[str], *, user_name: str | None = None,
+                  persona_id: str | None = None) -> GroupSession:
+        """A group scene: the first character's greeting opens it; all start present."""
+        if len(set(char_ids)) < 2:
+            raise RolecraftError("a group scene needs at least two different characters", code="invalid_group",
+                                 param="characters")
+        first = self.new_session(char_ids[0], user_name=user_name, persona_id=persona_id)
+        self.store.add_members(first.id, list(dict.fromkeys(char_ids)))
+        root = first.history()
+        if root:
+            self.store.update_meta(root[-1].id, {"present": list(dict.fromkeys(char_ids))})
+        return GroupSession(self, first.id)
+
     def resume(self, char_id: str) -> ChatSession | None:
         """The character's most recently used session, if any."""
         info = self.store.latest_session(char_id)
-        return None if info is None else ChatSession(self, info.id)
+        return None if info is None else self.session(info.id)
 
     def session(self, session_id: str) -> ChatSession:
+        """A stored session (a GroupSession when it has several members)."""
+        if self.store.members(session_id):
+            return GroupSession(self, session_id)
         return ChatSession(self, session_id)
 
     def close(self) -> None:

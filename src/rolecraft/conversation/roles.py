@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rolecraft.backends.base import SamplingParams
 from rolecraft.characters.model import Character
 from rolecraft.settings import Settings
@@ -18,13 +20,15 @@ DEFAULT_BANNED = (
 )
 
 
-def stop_sequences(user: str, char: str) -> list[str]:
-    """Stops that keep the model from writing the user's lines or starting another turn of its own."""
-    return [f"\n{user}:", f"\n{user} :", f"\n{char}:", "<|im_end|>", "<|im_start|>", "<|endoftext|>"]
+def stop_sequences(user: str, char: str, others: Sequence[str] = ()) -> list[str]:
+    """Stops that keep the model from writing the user's (or others') lines or another turn of its own."""
+    speakers = [f"\n{name}:" for name in (user, *others)]
+    return [*speakers, f"\n{user} :", f"\n{char}:", "<|im_end|>", "<|im_start|>", "<|endoftext|>"]
 
 
 def sampling_for(
-    settings: Settings, character: Character, user: str, *, cache_key: str | None = None, **overrides: object
+    settings: Settings, character: Character, user: str, *, cache_key: str | None = None,
+    others: Sequence[str] = (), **overrides: object
 ) -> SamplingParams:
     """SamplingParams from the settings plus the character's role constraints."""
     params = SamplingParams(
@@ -34,7 +38,7 @@ def sampling_for(
         top_k=settings.top_k,
         repeat_penalty=settings.repeat_penalty,
         seed=settings.seed,
-        stop=stop_sequences(user, character.name),
+        stop=stop_sequences(user, character.name, others),
         boost_phrases=list(character.catchphrases),
         boost_strength=settings.catchphrase_bias,
         banned_phrases=[*DEFAULT_BANNED, *settings.banned_phrases],

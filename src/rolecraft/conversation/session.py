@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rolecraft.characters.model import Character
 from rolecraft.conversation.context import Lore, Memory, gather
 from rolecraft.conversation.media import Perceived, UserInput, expression_of, perceive, prompt_content
 from rolecraft.conversation.memory import after_turn
@@ -54,11 +55,14 @@ class Turn:
     history: list[StoredMessage]
     memory: Memory
     user_meta: dict = field(default_factory=dict)
+    speaker: Character | None = None
     result: TurnResult | None = None
 
     def __iter__(self) -> Iterator[str]:
-        engine, character = self.session.engine, self.session.character
-        params = sampling_for(engine.settings, character, self.session.user_name, cache_key=self.session.id)
+        engine, character = self.session.engine, self.speaker or self.session.character
+        params = sampling_for(engine.settings, character, self.session.user_name,
+                              cache_key=self.session.cache_key(character),
+                              others=self.session.other_names(character))
         start, first, pieces, final = time.perf_counter(), None, [], None
 
         def raw() -> Iterator[str]:
@@ -83,7 +87,7 @@ class Turn:
                 "prompt_tokens": final.prompt_tokens if final else 0,
                 "completion_tokens": final.completion_tokens if final else 0,
                 "ttft_ms": round(((first or done) - start) * 1000, 1), "total_ms": round((done - start) * 1000, 1)}
-        stored = self.session.commit(self.parent_id, self.new_user, text, meta, self.user_meta)
+        stored = self.session.commit(self.parent_id, self.new_user, text, meta, self.user_meta, self.speaker)
         self.result = TurnResult(text, stored,
                                  meta["finish_reason"], meta["prompt_tokens"], meta["completion_tokens"],
                                  meta["ttft_ms"] / 1000, meta["total_ms"] / 1000)
@@ -114,38 +118,59 @@ class ChatSession:
         """Messages from the root to `leaf_id` (default: the current head)."""
         return self.engine.store.path(self.id, leaf_id)
 
-    def plan(self, history: list[StoredMessage], user_text: str | None,
-             new: Perceived | None = None) -> tuple[PromptPlan, Memory]:
-        """The prompt for a reply after `history` (+ the user's new message, if any)."""
-        turns = self._turn_inputs(history, new)
+    def plan(self, history: list[StoredMessage], user_text: str | None, new: Perceived | None = None,
+             speaker: Character | None = None) -> tuple[PromptPlan, Memory]:
+        """The prompt for `speaker`'s reply after `history` (+ the user's new message, if any)."""
+        speaker = speaker or self.character
+        turns = self._turn_inputs(history, new, speaker)
         if user_text is not None:
             content = prompt_content(user_text, new.meta if new else {}, True, self.user_name)
-            turns.append(TurnInput("user", content, new.native_images if new else ()))
+            turns.append(TurnInput("user", self._said(self.user_name, content), new.native_images if new else ()))
         memory = Memory.latest(history)
         engine = self.engine
-        extras = gather(engine.settings, self.character, self.user_name, history, user_text, memory, self.lore,
+        extras = gather(engine.settings, speaker, self.user_name, history, user_text, memory, self._lore(speaker),
                         lambda text: engine.builder.cost(Message("system", text)))
         first = history[0].depth if history else 0
-        plan = engine.builder.build(self.character, self.user_name, turns, persona=self.info.persona,
+        plan = engine.builder.build(speaker, self.user_name, turns, persona=self.info.persona,
                                     first_index=first, extras=extras)
         return plan, memory
 
-    def _turn_inputs(self, history: list[StoredMessage], new: Perceived | None) -> list[TurnInput]:
-        """History as the model reads it; only the latest `max_context_images` pictures are described."""
+    def _turn_inputs(self, history: list[StoredMessage], new: Perceived | None,
+                     speaker: Character) -> list[TurnInput]:
+        """History as `speaker` reads it; only the latest `max_context_images` pictures are described."""
         shown = self.engine.settings.max_context_images - len((new.meta if new else {}).get("image_notes", []))
         turns = []
         for m in reversed(history):
             notes = len(m.meta.get("image_notes", []))
-            content = prompt_content(m.content, m.meta, shown >= notes > 0, self.user_name) if m.role == "user" \
-                else m.content
+            if m.role == "user":
+                content = prompt_content(m.content, m.meta, shown >= notes > 0, self.user_name)
+                turns.append(TurnInput("user", self._said(m.name, content)))
+            elif m.name == speaker.name:
+                turns.append(TurnInput("assistant", m.content))
+            else:
+                turns.append(TurnInput("user", f"{m.name}: {m.content}"))
             shown -= notes
-            turns.append(TurnInput(m.role, content))  # type: ignore[arg-type]
         return turns[::-1]
 
+    def _said(self, name: str, content: str) -> str:
+        """A user line as the model reads it (group scenes name every speaker)."""
+        return content
+
+    def _lore(self, speaker: Character) -> Lore:
+        return self.lore
+
+    def cache_key(self, speaker: Character) -> str:
+        """Which KV cache a reply by `speaker` continues (one per speaker in group scenes)."""
+        return self.id
+
+    def other_names(self, speaker: Character) -> list[str]:
+        """Names of others in the scene whose lines the speaker must not write."""
+        return []
+
     def _turn(self, history: list[StoredMessage], user_text: str | None, parent_id: int | None,
-              new: Perceived | None = None) -> Turn:
-        plan, memory = self.plan(history, user_text, new)
-        return Turn(self, plan, parent_id, user_text, history, memory, new.meta if new else {})
+              new: Perceived | None = None, speaker: Character | None = None) -> Turn:
+        plan, memory = self.plan(history, user_text, new, speaker)
+        return Turn(self, plan, parent_id, user_text, history, memory, new.meta if new else {}, speaker)
 
     def remember(self, turn: Turn, reply: str) -> dict:
         """Meta for the new reply: the updated dialogue state and rolling summary of this branch."""
@@ -234,15 +259,20 @@ class ChatSession:
         self.engine.store.update_meta(history[-1].id, memory.to_meta())
         return state
 
+    def scene_meta(self) -> dict:
+        """Meta every new message carries (group scenes record who was present)."""
+        return {}
+
     def swipes(self) -> list[StoredMessage]:
         """Alternatives to the current last message."""
         self.refresh()
         return [] if self.info.head_id is None else self.engine.store.siblings(self.info.head_id)
 
     def commit(self, parent_id: int | None, user_text: str | None, reply: str, meta: dict,
-               user_meta: dict | None = None) -> list[StoredMessage]:
-        new = [NewMessage("user", self.user_name, user_text, user_meta or {})] if user_text is not None else []
-        new.append(NewMessage("assistant", self.character.name, reply, meta))
+               user_meta: dict | None = None, speaker: Character | None = None) -> list[StoredMessage]:
+        scene = self.scene_meta()
+        new = [] if user_text is None else [NewMessage("user", self.user_name, user_text, (user_meta or {}) | scene)]
+        new.append(NewMessage("assistant", (speaker or self.character).name, reply, meta | scene))
         stored = self.engine.store.append(self.id, parent_id, new)
         self.refresh()
         return stored

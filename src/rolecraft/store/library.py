@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from rolecraft.characters.model import Lorebook
 from rolecraft.errors import RolecraftError, not_found
-from rolecraft.store.tables import PersonaRow, SessionLorebookRow, SessionRow
+from rolecraft.store.tables import CharacterRow, PersonaRow, SessionLorebookRow, SessionMemberRow, SessionRow
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,15 @@ class Persona:
     name: str
     description: str
     is_default: bool
+
+
+@dataclass(frozen=True)
+class Member:
+    character_id: str
+    position: int
+    talkativeness: float
+    muted: bool
+    present: bool
 
 
 @dataclass(frozen=True)
@@ -92,6 +101,31 @@ class LibraryMixin:
             if row is None or row.session_id != session_id:
                 raise not_found("lorebook", str(lorebook_id))
             db.delete(row)
+
+
+    def add_members(self, session_id: str, character_ids: list[str]) -> None:
+        """Make a session a group scene with these characters, in reply order."""
+        with self._tx() as db:
+            for position, char_id in enumerate(character_ids):
+                if db.get(CharacterRow, char_id) is None:
+                    raise not_found("character", char_id)
+                db.merge(SessionMemberRow(session_id=session_id, character_id=char_id, position=position,
+                                          talkativeness=0.5, muted=False, present=True))
+
+    def members(self, session_id: str) -> list[Member]:
+        with self._tx() as db:
+            query = select(SessionMemberRow).where(SessionMemberRow.session_id == session_id)
+            return [Member(r.character_id, r.position, r.talkativeness, bool(r.muted), bool(r.present))
+                    for r in db.scalars(query.order_by(SessionMemberRow.position))]
+
+    def update_member(self, session_id: str, char_id: str, **changes: object) -> None:
+        """Change present / muted / talkativeness of one member."""
+        with self._tx() as db:
+            row = db.get(SessionMemberRow, (session_id, char_id))
+            if row is None:
+                raise not_found("member", char_id)
+            for key, value in changes.items():
+                setattr(row, key, value)
 
 
 def _persona(row: PersonaRow) -> Persona:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 SCHEMA_VERSION = 2  # 2: api_keys table, sessions.owner
@@ -92,3 +92,16 @@ class SessionLorebookRow(Base):
     name: Mapped[str] = mapped_column(String(200))
     book: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class SessionMemberRow(Base):
+    """A character taking part in a group session, and whether it is in the scene right now."""
+
+    __tablename__ = "session_members"
+    session_id: Mapped[str] = mapped_column(String(32), ForeignKey("sessions.id", ondelete="CASCADE"),
+                                            primary_key=True)
+    character_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    talkativeness: Mapped[float] = mapped_column(Float, default=0.5)
+    muted: Mapped[bool] = mapped_column(Boolean, default=False)
+    present: Mapped[bool] = mapped_column(Boolean, default=True)
