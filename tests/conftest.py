@@ -34,4 +34,5 @@ def db_url(home: Path) -> str:
 def settings(home: Path, db_url: str) -> Settings:
     """Greedy, short replies on the bundled model: deterministic tests."""
     home.mkdir(parents=True, exist_ok=True)
-    return Settings(home=home, database_url=db_url, temperature=0.0, max_tokens=24, seed=1, n_threads=2)
+    return Settings(home=home, database_url=db_url, temperature=0.0, max_tokens=24, seed=1, n_threads=2,
+                    long_term_memory=False)

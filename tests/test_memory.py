@@ -143,3 +143,20 @@ def test_personas_and_session_lorebooks(settings: Settings, tmp_path) -> None:
     assert reopened.lore.books, "attached lorebooks survive reopening the session"
     other = engine.new_session("ember", persona_id="mara", user_name=None)
     assert other.user_name == "Mara"
+
+
+def test_long_term_memory_recalls_dropped_exchanges(settings: Settings) -> None:
+    pytest.importorskip("transformers")
+    engine, backend = _engine(settings, n_ctx=900, long_term_memory=True, state_tracking="off", summary="off")
+    if engine.vectors is None:
+        pytest.skip("the bundled embedding model is not installed")
+    session = engine.new_session("ember")
+    session.send("My grandmother's ring was stolen by a one-eyed sailor called Brannoc.").text()
+    for i in range(24):
+        session.send(f"Let's talk about the weather on day {i}: rain, wind and a little snow.").text()
+    turn = session.send("Who stole my grandmother's ring?")
+    assert turn.plan.dropped_messages > 2
+    late = "\n".join(m.content for m in turn.plan.messages if m.kind == "late")
+    assert "Brannoc" in late, late
+    history = "\n".join(m.content for m in turn.plan.messages if m.kind == "history")
+    assert "Brannoc" not in history

@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     summary: Literal["off", "extractive", "model"] = Field(
         "model", description="Rolling summary of messages that no longer fit: 'model', 'extractive' or 'off'."
     )
+    long_term_memory: bool = Field(
+        True, description="Embed finished turns and recall relevant old ones once they leave the context "
+        "(needs the 'embeddings' extra; skipped without it)."
+    )
+    memory_results: int = Field(3, ge=0, le=20, description="Most remembered exchanges recalled per turn.")
     author_note: str = Field("", description="Author's note inserted into the conversation.")
     author_note_depth: int = Field(4, ge=0, le=100, description="Messages from the end where the note goes.")
     author_note_every: int = Field(1, ge=1, le=100, description="Insert the author's note every N user turns.")

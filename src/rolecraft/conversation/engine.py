@@ -18,6 +18,7 @@ from rolecraft.store import Store
 from rolecraft.store.records import NewMessage
 
 if TYPE_CHECKING:
+    from rolecraft.memory.vectors import VectorMemory
     from rolecraft.perception import ObservationCache
 
 
@@ -48,6 +49,17 @@ class Engine:
         from rolecraft.perception import ObservationCache
 
         return ObservationCache(folder=self.settings.home / "cache" / "images")
+
+    @cached_property
+    def vectors(self) -> VectorMemory | None:
+        """Long-term memory, when enabled and the embedding model is installed."""
+        from rolecraft import embeddings
+
+        if not self.settings.long_term_memory or not embeddings.available():
+            return None
+        from rolecraft.memory.vectors import VectorMemory
+
+        return VectorMemory(self.store, embeddings.embed)
 
     def install_samples(self) -> None:
         """Put the bundled sample characters in the store once (user edits are not overwritten)."""

@@ -133,7 +133,27 @@ class ChatSession:
         first = history[0].depth if history else 0
         plan = engine.builder.build(speaker, self.user_name, turns, persona=self.info.persona,
                                     first_index=first, extras=extras)
+        recalled = self._recall(user_text, plan.dropped_messages, history)
+        if recalled:
+            extras.late.append(f"[{speaker.name} remembers]\n" + "\n".join(recalled))
+            plan = engine.builder.build(speaker, self.user_name, turns, persona=self.info.persona,
+                                        first_index=first, extras=extras)
         return plan, memory
+
+    def _recall(self, query: str | None, dropped: int, history: list[StoredMessage]) -> list[str]:
+        """Old exchanges relevant to `query` that fell out of the context (current branch only)."""
+        vectors = self.engine.vectors
+        if vectors is None or not query or dropped == 0 or not history:
+            return []
+        branch: set[int] = set()
+
+        def on_branch(message_id: int) -> bool:
+            if not branch:
+                branch.update(self.engine.store.path_ids(self.id, history[-1].id))
+            return message_id in branch
+
+        return vectors.recall(self.id, query, before_depth=dropped, on_branch=on_branch,
+                              k=self.engine.settings.memory_results)
 
     def _turn_inputs(self, history: list[StoredMessage], new: Perceived | None,
                      speaker: Character) -> list[TurnInput]:
@@ -274,5 +294,9 @@ class ChatSession:
         new = [] if user_text is None else [NewMessage("user", self.user_name, user_text, (user_meta or {}) | scene)]
         new.append(NewMessage("assistant", (speaker or self.character).name, reply, meta | scene))
         stored = self.engine.store.append(self.id, parent_id, new)
+        if self.engine.vectors is not None and user_text:
+            last = stored[-1]
+            self.engine.vectors.remember(self.id, last.id, last.depth, f"{self.user_name}: {user_text}\n"
+                                         f"{last.name}: {reply}")
         self.refresh()
         return stored

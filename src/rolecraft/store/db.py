@@ -308,6 +308,15 @@ class Store(LibraryMixin):
             query = select(MessageRow).where(MessageRow.session_id == session_id).order_by(MessageRow.id)
             return [_stored(row) for row in db.scalars(query)]
 
+    def path_ids(self, session_id: str, leaf_id: int) -> set[int]:
+        """Ids of every message from the root to `leaf_id` (branch membership tests)."""
+        with self._tx() as db:
+            chain = select(MessageRow.id, MessageRow.parent_id).where(MessageRow.id == leaf_id)
+            chain = chain.cte("ids", recursive=True)
+            chain = chain.union_all(
+                select(MessageRow.id, MessageRow.parent_id).join(chain, MessageRow.id == chain.c.parent_id))
+            return set(db.scalars(select(chain.c.id)))
+
     def delete_message(self, message_id: int) -> None:
         """Delete a message and its subtree; the head moves to its parent if it was inside."""
         msg = self.get_message(message_id)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from rolecraft.characters.model import Lorebook
 from rolecraft.errors import RolecraftError, not_found
-from rolecraft.store.tables import CharacterRow, PersonaRow, SessionLorebookRow, SessionMemberRow, SessionRow
+from rolecraft.store.tables import CharacterRow, MemoryRow, PersonaRow, SessionLorebookRow, SessionMemberRow, SessionRow
 
 
 @dataclass(frozen=True)
@@ -126,6 +126,18 @@ class LibraryMixin:
                 raise not_found("member", char_id)
             for key, value in changes.items():
                 setattr(row, key, value)
+
+
+    def add_memory(self, session_id: str, message_id: int, depth: int, text: str, vector: bytes) -> None:
+        with self._tx() as db:
+            db.add(MemoryRow(session_id=session_id, message_id=message_id, depth=depth, text=text, vector=vector))
+
+    def memories_since(self, session_id: str, after_id: int) -> list[tuple[int, int, int, str, bytes]]:
+        """(id, message_id, depth, text, vector) rows newer than `after_id`, oldest first."""
+        with self._tx() as db:
+            query = select(MemoryRow.id, MemoryRow.message_id, MemoryRow.depth, MemoryRow.text, MemoryRow.vector)
+            query = query.where(MemoryRow.session_id == session_id, MemoryRow.id > after_id)
+            return [tuple(row) for row in db.execute(query.order_by(MemoryRow.id))]
 
 
 def _persona(row: PersonaRow) -> Persona:

@@ -105,3 +105,15 @@ class SessionMemberRow(Base):
     talkativeness: Mapped[float] = mapped_column(Float, default=0.5)
     muted: Mapped[bool] = mapped_column(Boolean, default=False)
     present: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class MemoryRow(Base):
+    """A remembered exchange with its sentence embedding, for retrieval once it leaves the context."""
+
+    __tablename__ = "memories"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(String(32), ForeignKey("sessions.id", ondelete="CASCADE"), index=True)
+    message_id: Mapped[int] = mapped_column(Integer, ForeignKey("messages.id", ondelete="CASCADE"))
+    depth: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
