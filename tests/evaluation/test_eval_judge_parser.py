@@ -55,6 +55,9 @@ def test_parses_messy_score_pairs(text: str, expected: tuple[float, float]) -> N
     "[Scores]: (11, 3)",  # out of range
     "The range is (1-10).",
     "Model A is better.",
+    # verbatim from SmolLM2-135M judging in a smoke run: numbers, but no score pair
+    "The two responses are both excellent, but the response from Model B is slightly better. "
+    "The score of Model A is 10 points higher than the score of Model B.",
 ])
 def test_no_pair_is_none(text: str) -> None:
     assert parse_score_pair(text) is None

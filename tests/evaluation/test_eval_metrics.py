@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+import sacrebleu
 
 from rolecraft.evaluation.metrics import (
     bleu,
@@ -79,6 +80,11 @@ def test_bleu_and_chrf_by_hand() -> None:
     assert bleu(["不急先喝口茶"], ["不急，先喝口茶。"]) == pytest.approx(expected_zh, rel=1e-6)
     assert chrf(["abc"], ["abc"]) == pytest.approx(100.0)
     assert chrf(["xyz"], ["abc"]) == pytest.approx(0.0)
+    # summed per-pair statistics give sacrebleu's own corpus score
+    hyps, refs = ["the cat sat on the mat", "a dog"], ["the cat is on the mat", "a big dog"]
+    assert bleu(hyps, refs) == pytest.approx(sacrebleu.metrics.BLEU(effective_order=True).corpus_score(
+        hyps, [refs]).score)
+    assert chrf(hyps, refs) == pytest.approx(sacrebleu.metrics.CHRF().corpus_score(hyps, [refs]).score)
 
 
 def test_contradiction_heuristic_flags_negation_flips_only() -> None:

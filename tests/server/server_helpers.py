@@ -22,7 +22,7 @@ STARTUP_TIMEOUT_S = 120.0
 MAX_BODY = 2 * 1024 * 1024
 ORIGIN = "http://app.test"
 # One model thread: on a busy 2-core machine, llama.cpp's spinning worker threads slow it down manyfold.
-SERVER_ENV = {"ROLECRAFT_MAX_TOKENS": "12", "ROLECRAFT_N_THREADS": "1"}
+SERVER_ENV = {"ROLECRAFT_MAX_TOKENS": "12", "ROLECRAFT_N_THREADS": "1", "ROLECRAFT_OFFLINE": "1"}
 
 
 def free_port() -> int:

@@ -63,7 +63,7 @@ def test_lorebook_and_expressions(server: Server) -> None:
         wrong = http.put(f"/v1/characters/{char_id}/lorebook", json={"entries": [{"keys": "forge"}]})
         assert assert_openai_error(wrong, 400)["param"] == "entries[0].keys"
         assert http.get(f"/v1/characters/{char_id}/expressions").json()["expressions"] == {}
-        assert_openai_error(http.get(f"/v1/characters/{char_id}/expressions/joy"), 501, "unsupported_feature")
+        assert_openai_error(http.get(f"/v1/characters/{char_id}/expressions/joy"), 404, "sprite_not_found")
         http.delete(f"/v1/characters/{char_id}")
 
 
@@ -91,8 +91,13 @@ def test_session_tree_swipes_edits_branches(server: Server) -> None:
         after = http.delete(f"/v1/sessions/{sid}/messages/{user_id}").json()
         assert [m["role"] for m in after["messages"]] == ["assistant"]
         assert_openai_error(http.post(f"/v1/sessions/{sid}/branch", json={"message_id": 10**9}), 404)
-        assert_openai_error(http.get(f"/v1/sessions/{sid}/state"), 501, "unsupported_feature")
-        assert_openai_error(http.get(f"/v1/sessions/{sid}/summary"), 501, "unsupported_feature")
+        assert http.get(f"/v1/sessions/{sid}/state").json()["user"]["name"] is None
+        assert http.get(f"/v1/sessions/{sid}/summary").json()["summary"] == ""
+        mara = http.post(f"/v1/sessions/{sid}/turns", json={"content": "My name is Mara."})
+        assert mara.status_code == 200, mara.text
+        assert http.get(f"/v1/sessions/{sid}/state").json()["user"]["name"] == "Mara"
+        assert http.put("/v1/personas/mara", json={"name": "Mara", "description": "A sailor."}).status_code == 200
+        assert [p["id"] for p in http.get("/v1/personas").json()] == ["mara"]
         assert http.delete(f"/v1/sessions/{sid}").json()["deleted"] is True
         assert_openai_error(http.get(f"/v1/sessions/{sid}"), 404, "session_not_found")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -25,6 +26,7 @@ from rolecraft.evaluation import (
 )
 from rolecraft.evaluation.datasets import FORMATS
 from rolecraft.evaluation.report import fmt, fmt_interval, fmt_lift
+from rolecraft.evaluation.suite import Suite
 from rolecraft.settings import Settings
 from rolecraft.store.db import slugify
 
@@ -96,13 +98,13 @@ def _datasets(paths: tuple[Path, ...], fmt_name: str, profiles: Path | None, ima
     return samples, summaries
 
 
-def _judge(url: str | None, model: str | None, key: str, weak: bool) -> JudgeConfig | None:
+def _judge(url: str | None, model: str | None, key: str, weak: bool, max_tokens: int) -> JudgeConfig | None:
     if not url and not model:
         return None
     if not (url and model):
         raise RolecraftError("a judge needs both --judge-url and --judge-model", code="invalid_option",
                              param="judge")
-    return JudgeConfig(base_url=url, model=model, api_key=key, weak=weak)
+    return JudgeConfig(base_url=url, model=model, api_key=key, weak=weak, max_tokens=max_tokens)
 
 
 @click.command("eval")
@@ -124,6 +126,8 @@ def _judge(url: str | None, model: str | None, key: str, weak: bool) -> JudgeCon
 @click.option("--judge-api-key", envvar="ROLECRAFT_JUDGE_API_KEY", default="none", show_default=False,
               help="Judge API key (env ROLECRAFT_JUDGE_API_KEY).")
 @click.option("--judge-weak", is_flag=True, help="Mark the judge as weak (e.g. a small local model) in the report.")
+@click.option("--judge-max-tokens", type=click.IntRange(16), default=384, show_default=True,
+              help="Longest judge review.")
 @click.option("--similarity", type=click.Choice(["auto", "embeddings", "tfidf"]), default="auto", show_default=True,
               help="Vectorizer for persona attribution and the out-of-character classifier.")
 @click.option("--seed", type=int, help="Run seed [default: the seed setting, else 0].")
@@ -132,26 +136,28 @@ def _judge(url: str | None, model: str | None, key: str, weak: bool) -> JudgeCon
 @click.option("--fresh", is_flag=True, help="Ignore cached results in the report folder and start over.")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 @click.pass_context
-def command(ctx: click.Context, suite: str, out: Path | None, configs: tuple[str, ...], probes: str | None,
-            datasets: tuple[Path, ...], fmt_name: str, profiles: Path | None, images: Path | None, limit: int,
-            all_turns: bool, judge_url: str | None, judge_model: str | None, judge_api_key: str, judge_weak: bool,
-            similarity: str, seed: int | None, rounds: int, fresh: bool, no_progress: bool) -> None:
+def command(ctx: click.Context, suite: str, **opts: Any) -> None:
     """Evaluate role-play quality on SUITE (default: the built-in suite) and write a report."""
     settings = eval_settings(ctx.find_root().obj)
-    loaded = load_suite(suite)
-    dialogues, dataset_info = _datasets(datasets, fmt_name, profiles, images, limit, all_turns)
-    plan = EvalPlan(
-        suite=loaded, configurations=[parse_config(c) for c in configs] or default_configurations(settings),
-        out_dir=out or settings.home / "evals" / slugify(loaded.name),
-        probes=[p.strip() for p in probes.split(",") if p.strip()] if probes else None,
-        dialogues=dialogues, datasets=dataset_info, seed=seed if seed is not None else (settings.seed or 0),
-        rounds=rounds, judge=_judge(judge_url, judge_model, judge_api_key, judge_weak), similarity=similarity,
-        fresh=fresh, progress=not no_progress, command=_command_line(),
-    )
-    result = run_eval(settings, plan)
+    result = run_eval(settings, _plan(settings, load_suite(suite), opts))
     _print_summary(result.summary)
     for kind, path in result.files.items():
         click.echo(f"{kind}: {path}")
     if result.interrupted:
         click.echo("interrupted: the report covers what finished; run the same command again to resume", err=True)
         sys.exit(130)
+
+
+def _plan(settings: Settings, suite: Suite, opts: dict[str, Any]) -> EvalPlan:
+    dialogues, dataset_info = _datasets(opts["datasets"], opts["fmt_name"], opts["profiles"], opts["images"],
+                                        opts["limit"], opts["all_turns"])
+    judge = _judge(opts["judge_url"], opts["judge_model"], opts["judge_api_key"], opts["judge_weak"],
+                   opts["judge_max_tokens"])
+    probes = [p.strip() for p in opts["probes"].split(",") if p.strip()] if opts["probes"] else None
+    seed = opts["seed"] if opts["seed"] is not None else (settings.seed or 0)
+    return EvalPlan(
+        suite=suite, configurations=[parse_config(c) for c in opts["configs"]] or default_configurations(settings),
+        out_dir=opts["out"] or settings.home / "evals" / slugify(suite.name), probes=probes, dialogues=dialogues,
+        datasets=dataset_info, seed=seed, rounds=opts["rounds"], judge=judge, similarity=opts["similarity"],
+        fresh=opts["fresh"], progress=not opts["no_progress"], command=_command_line(),
+    )

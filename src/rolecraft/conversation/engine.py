@@ -10,6 +10,7 @@ from rolecraft.characters.io import load_character_file
 from rolecraft.characters.model import Character
 from rolecraft.characters.samples import sample_paths
 from rolecraft.conversation.group import GroupSession
+from rolecraft.conversation.services import Services
 from rolecraft.conversation.session import ChatSession
 from rolecraft.errors import RolecraftError
 from rolecraft.prompting import ContextBuilder
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from rolecraft.perception import ObservationCache
 
 
-class Engine:
+class Engine(Services):
     """Entry point for library users: characters, sessions and turns."""
 
     def __init__(self, settings: Settings | None = None, *, backend: Backend | None = None) -> None:

@@ -7,7 +7,6 @@ or killed turn leaves the session exactly as it was.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,13 +16,13 @@ from rolecraft.characters.model import Character
 from rolecraft.conversation.context import Lore, Memory, gather
 from rolecraft.conversation.media import Perceived, UserInput, expression_of, perceive, prompt_content
 from rolecraft.conversation.memory import after_turn
-from rolecraft.conversation.reply import strip_speaker
 from rolecraft.conversation.roles import sampling_for
+from rolecraft.conversation.stateless import Reply
 from rolecraft.errors import RolecraftError
 from rolecraft.memory.state import DialogueState
 from rolecraft.messages import Message
 from rolecraft.prompting import PromptPlan, TurnInput
-from rolecraft.store.records import NewMessage, StoredMessage
+from rolecraft.store.records import UNSET, NewMessage, StoredMessage, Unset
 
 if TYPE_CHECKING:
     from rolecraft.conversation.engine import Engine
@@ -46,7 +45,11 @@ class TurnResult:
 
 @dataclass
 class Turn:
-    """An in-flight reply: iterate for text pieces; `result` is set once it completes and is stored."""
+    """An in-flight reply: iterate for text pieces; `result` is set once it completes and is stored.
+
+    `overrides` (sampling fields) and `extra_stops` let callers such as the API adjust one turn.
+    The turn is stored only if the session head is still where it was when the turn was planned.
+    """
 
     session: ChatSession
     plan: PromptPlan
@@ -56,41 +59,30 @@ class Turn:
     memory: Memory
     user_meta: dict = field(default_factory=dict)
     speaker: Character | None = None
+    head: int | None = None
+    overrides: dict = field(default_factory=dict)
+    extra_stops: list[str] = field(default_factory=list)
+    reply: Reply | None = None
     result: TurnResult | None = None
 
     def __iter__(self) -> Iterator[str]:
         engine, character = self.session.engine, self.speaker or self.session.character
         params = sampling_for(engine.settings, character, self.session.user_name,
                               cache_key=self.session.cache_key(character),
-                              others=self.session.other_names(character))
-        start, first, pieces, final = time.perf_counter(), None, [], None
-
-        def raw() -> Iterator[str]:
-            nonlocal final
-            for event in engine.backend.stream(self.plan.messages, params):
-                if event.finish_reason is not None:
-                    final = event
-                if event.text:
-                    yield event.text
-
-        for piece in strip_speaker(raw(), character.name):
-            first = first or time.perf_counter()
-            pieces.append(piece)
-            yield piece
-        text = "".join(pieces).strip()
+                              others=self.session.other_names(character), **self.overrides)
+        params.stop = [*params.stop, *self.extra_stops]
+        self.reply = Reply(engine.backend, self.plan.messages, params, speaker=character.name)
+        yield from self.reply
+        text = self.reply.text.strip()
         if not text:
-            raise RolecraftError("the model produced an empty reply; try again or raise temperature",
-                                 code="empty_reply", status=502, type="server_error")
-        done = time.perf_counter()
-        meta = self.session.remember(self, text) | {
-                "expression": expression_of(engine, text), "finish_reason": final.finish_reason if final else "stop",
-                "prompt_tokens": final.prompt_tokens if final else 0,
-                "completion_tokens": final.completion_tokens if final else 0,
-                "ttft_ms": round(((first or done) - start) * 1000, 1), "total_ms": round((done - start) * 1000, 1)}
-        stored = self.session.commit(self.parent_id, self.new_user, text, meta, self.user_meta, self.speaker)
-        self.result = TurnResult(text, stored,
-                                 meta["finish_reason"], meta["prompt_tokens"], meta["completion_tokens"],
-                                 meta["ttft_ms"] / 1000, meta["total_ms"] / 1000)
+            raise RolecraftError("the model produced an empty reply; nothing was stored (try again, or raise "
+                                 "temperature)", code="empty_reply", status=502, type="server_error")
+        meta = self.session.remember(self, text) | self.reply.meta() | {"expression": expression_of(engine, text)}
+        stored = self.session.commit(self.parent_id, self.new_user, text, meta, self.user_meta, self.speaker,
+                                     expect_head=self.head)
+        r = self.reply
+        self.result = TurnResult(text, stored, r.finish_reason, r.prompt_tokens, r.completion_tokens, r.ttft_s,
+                                 r.total_s)
 
     def text(self) -> str:
         """Run the turn to the end and return the reply."""
@@ -190,7 +182,8 @@ class ChatSession:
     def _turn(self, history: list[StoredMessage], user_text: str | None, parent_id: int | None,
               new: Perceived | None = None, speaker: Character | None = None) -> Turn:
         plan, memory = self.plan(history, user_text, new, speaker)
-        return Turn(self, plan, parent_id, user_text, history, memory, new.meta if new else {}, speaker)
+        return Turn(self, plan, parent_id, user_text, history, memory, new.meta if new else {}, speaker,
+                    head=self.info.head_id)
 
     def remember(self, turn: Turn, reply: str) -> dict:
         """Meta for the new reply: the updated dialogue state and rolling summary of this branch."""
@@ -289,11 +282,12 @@ class ChatSession:
         return [] if self.info.head_id is None else self.engine.store.siblings(self.info.head_id)
 
     def commit(self, parent_id: int | None, user_text: str | None, reply: str, meta: dict,
-               user_meta: dict | None = None, speaker: Character | None = None) -> list[StoredMessage]:
+               user_meta: dict | None = None, speaker: Character | None = None, *,
+               expect_head: int | Unset | None = UNSET) -> list[StoredMessage]:
         scene = self.scene_meta()
         new = [] if user_text is None else [NewMessage("user", self.user_name, user_text, (user_meta or {}) | scene)]
         new.append(NewMessage("assistant", (speaker or self.character).name, reply, meta | scene))
-        stored = self.engine.store.append(self.id, parent_id, new)
+        stored = self.engine.store.append(self.id, parent_id, new, expect_head=expect_head)
         if self.engine.vectors is not None and user_text:
             last = stored[-1]
             self.engine.vectors.remember(self.id, last.id, last.depth, f"{self.user_name}: {user_text}\n"

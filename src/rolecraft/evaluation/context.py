@@ -220,8 +220,12 @@ class ProbeContext:
     def reply(self, key: str, char_id: str, text: str, *, history: Sequence[tuple[str, str]] = (),
               extra: dict[str, Any] | None = None, image: Path | None = None,
               inspect: Callable[[PromptPlan], dict] | None = None) -> dict:
-        """The character's reply to `text` after a scripted `history` of (role, text); cached by key."""
-        cache_key = f"reply|{key}|{digest(char_id, text, list(history), extra or {}, str(image or ''))}"
+        """The character's reply to `text` after a scripted `history` of (role, text); cached by key
+        (and by the card's content, so editing a character invalidates its cached replies)."""
+        if f"card:{char_id}" not in self.memo:
+            self.memo[f"card:{char_id}"] = digest(self.character(char_id).model_dump(mode="json"))
+        card = self.memo[f"card:{char_id}"]
+        cache_key = f"reply|{key}|{digest(char_id, card, text, list(history), extra or {}, str(image or ''))}"
         cached = self.cache.get(cache_key)
         if cached is not None:
             return cached

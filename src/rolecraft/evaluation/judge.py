@@ -39,6 +39,7 @@ MMROLE_METRICS: dict[str, str] = {
                         "like an AI assistant?",
 }
 IMAGE_METRIC = "Image-Text Relevance"
+NO_SCORE = "judge reply without a parsable score pair"
 SYSTEM = ("You are an objective, precise evaluator of role-playing and multimodal understanding. "
           "You compare two responses fairly, whatever order they are shown in.")
 
@@ -191,7 +192,7 @@ def verdict_from_review(review: str, *, swap: bool) -> PairVerdict:
     """Map a judge's review back to (answer, reference) scores, undoing the position swap."""
     pair = parse_score_pair(review)
     if pair is None:
-        return PairVerdict(None, None, None, swap, review, "judge reply without a parsable score pair")
+        return PairVerdict(None, None, None, swap, review, NO_SCORE)
     answer_score, reference_score = (pair[1], pair[0]) if swap else pair
     if reference_score == 0:
         return PairVerdict(None, answer_score, 0.0, swap, review, "judge gave the reference a score of 0")

@@ -13,6 +13,9 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
 
 from rolecraft.errors import missing_extra
 
@@ -101,17 +104,38 @@ def bleu_tokenizer(references: Iterable[str]) -> str:
     return "zh" if any(has_cjk(r) for r in references) else "13a"
 
 
-def bleu(hypotheses: Sequence[str], references: Sequence[str], tokenize: str | None = None) -> float:
-    """Corpus BLEU (0–100) of hypotheses against one reference each."""
+@lru_cache(maxsize=8)
+def _scorer(kind: str, tokenize: str = "13a"):
     sacrebleu = _sacrebleu()
-    metric = sacrebleu.metrics.BLEU(tokenize=tokenize or bleu_tokenizer(references), effective_order=True)
-    return float(metric.corpus_score(list(hypotheses), [list(references)]).score)
+    if kind == "bleu":
+        return sacrebleu.metrics.BLEU(tokenize=tokenize, effective_order=True)
+    return sacrebleu.metrics.CHRF()
+
+
+def sentence_stats(kind: str, hypothesis: str, reference: str) -> list[int]:
+    """sacrebleu's sufficient statistics ('bleu' or 'chrf') of one pair; BLEU tokenizes each pair by its
+    reference ('zh' for CJK, else '13a'). Summing rows and scoring the sum gives the corpus score, so a
+    bootstrap resample costs a sum, not a re-tokenization (sacrebleu's own significance tests do the same)."""
+    metric = _scorer(kind, bleu_tokenizer([reference]) if kind == "bleu" else "13a")
+    return [int(x) for x in metric._extract_corpus_statistics([hypothesis], [[reference]])[0]]
+
+
+def score_from_stats(kind: str, rows: Sequence[Sequence[int]]) -> float:
+    """The corpus score (0–100) of summed per-pair statistics."""
+    total = np.asarray(rows, dtype=np.int64).sum(axis=0)
+    return float(_scorer(kind)._compute_score_from_stats(total.tolist()).score)
+
+
+def bleu(hypotheses: Sequence[str], references: Sequence[str]) -> float:
+    """Corpus BLEU (0–100) of hypotheses against one reference each."""
+    return score_from_stats("bleu", [sentence_stats("bleu", h, r) for h, r in zip(hypotheses, references,
+                                                                                   strict=True)])
 
 
 def chrf(hypotheses: Sequence[str], references: Sequence[str]) -> float:
     """Corpus chrF (0–100) of hypotheses against one reference each."""
-    sacrebleu = _sacrebleu()
-    return float(sacrebleu.metrics.CHRF().corpus_score(list(hypotheses), [list(references)]).score)
+    return score_from_stats("chrf", [sentence_stats("chrf", h, r) for h, r in zip(hypotheses, references,
+                                                                                   strict=True)])
 
 
 def lcs_length(a: Sequence[str], b: Sequence[str]) -> int:

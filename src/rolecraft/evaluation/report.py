@@ -281,7 +281,8 @@ def _recall_plot(probe: dict, configs: list[str], path: Path) -> Path:
             points = [(int(d), c) for d, c in zip(depths, cells, strict=True) if c]
             if not points:
                 continue
-            xs, ys = [p[0] for p in points], [p[1]["value"] for p in points]
+            shift = (i - (len(configs) - 1) / 2) * 0.12  # side by side, so equal results stay visible
+            xs, ys = [p[0] + shift for p in points], [p[1]["value"] for p in points]
             errors = [_error(p[1]) for p in points]
             ax.errorbar(xs, ys, yerr=[[e[0] for e in errors], [e[1] for e in errors]], fmt=style, capsize=3,
                         color=COLORS[i % len(COLORS)], label=f"{config}: {key.replace('_', ' ')}")

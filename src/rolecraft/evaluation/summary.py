@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rolecraft import __version__
-from rolecraft.evaluation.judge import weak_reasons
+from rolecraft.evaluation.judge import NO_SCORE, weak_reasons
 from rolecraft.evaluation.probes import MetricSpec, Probe, Record
 from rolecraft.evaluation.stats import Interval, bootstrap, mean_interval, paired_difference
 
@@ -128,7 +128,7 @@ def _judge(plan: EvalPlan, runs: list[ConfigRun]) -> dict[str, Any] | None:
         return None
     judged = [r for run in runs for r in run.records if r.probe == "judge" and r.skipped is None]
     asked = sum(len(r.details.get("reviews", {})) for r in judged)
-    unparsed = sum(1 for r in judged for reason in r.failures.values() if "parsable" in reason)
+    unparsed = sum(1 for r in judged for reason in r.failures.values() if reason == NO_SCORE)
     rate = unparsed / asked if asked else None
     models = sorted({str(run.settings.get("model")) for run in runs})
     return {**plan.judge.public(), "parse_failures": unparsed, "judged_metrics": asked,

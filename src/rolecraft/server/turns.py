@@ -18,10 +18,9 @@ from typing import Any
 from rolecraft.conversation import ChatSession, Engine, Turn
 from rolecraft.conversation.roles import sampling_for
 from rolecraft.conversation.stateless import Reply, character_plan, plain_sampling
-from rolecraft.errors import RolecraftError
 from rolecraft.messages import Message
 from rolecraft.server.runtime import Job
-from rolecraft.store.records import NewMessage, StoredMessage
+from rolecraft.store.records import StoredMessage
 
 Start = Callable[[ChatSession], Turn]
 
@@ -37,21 +36,12 @@ class Outcome:
 
 def session_job(engine: Engine, session_id: str, start: Start, overrides: dict[str, Any],
                 stops: list[str]) -> Job[Outcome]:
-    """Plan a turn with `start(session)` (send, regenerate, edit), stream it, then store it."""
-    session = engine.session(session_id)
-    turn = start(session)
-    params = sampling_for(engine.settings, session.character, session.user_name, **overrides)
-    params.stop = [*params.stop, *stops]
-    reply = Reply(engine.backend, turn.plan.messages, params, speaker=session.character.name)
-    yield from reply
-    text = reply.text.strip()
-    if not text:
-        raise RolecraftError("the model produced an empty reply; nothing was stored (try again, or raise "
-                             "temperature)", code="empty_reply", status=502, type="server_error")
-    new = [NewMessage("user", session.user_name, turn.new_user)] if turn.new_user is not None else []
-    new.append(NewMessage("assistant", session.character.name, text, reply.meta()))
-    stored = engine.store.append(session_id, turn.parent_id, new, expect_head=session.info.head_id)
-    return Outcome(reply, session_id, stored)
+    """Plan a turn with `start(session)` (send, regenerate, edit), stream it; the Turn stores itself."""
+    turn = start(engine.session(session_id))
+    turn.overrides, turn.extra_stops = overrides, stops
+    yield from turn
+    assert turn.reply is not None and turn.result is not None
+    return Outcome(turn.reply, session_id, turn.result.messages)
 
 
 def character_job(engine: Engine, char_id: str, messages: list[Message], overrides: dict[str, Any],

@@ -22,7 +22,7 @@ from rolecraft.evaluation.judge import (
     swapped,
     verdict_from_review,
 )
-from rolecraft.evaluation.metrics import bleu, bleu_tokenizer, chrf, rouge_l
+from rolecraft.evaluation.metrics import rouge_l, score_from_stats, sentence_stats
 from rolecraft.evaluation.probes.base import MetricSpec, Probe, Record, Sample
 from rolecraft.evaluation.suite import ReferenceItem
 
@@ -60,13 +60,11 @@ def generate(ctx: ProbeContext, sample: Sample) -> tuple[dict, str, JudgeCase, P
     return reply, item.reference, case, item.image if reply["image_shown"] else None
 
 
-def _corpus(metric) -> Any:
+def _corpus(kind: str) -> Any:
+    """Corpus score of the chosen records, from the per-sample statistics stored in their details."""
+
     def statistic(records: Sequence[Record], idx: np.ndarray) -> float:
-        hyps = [records[i].details["reply"] for i in idx]
-        refs = [records[i].details["reference"] for i in idx]
-        if metric is bleu:
-            return bleu(hyps, refs, tokenize=bleu_tokenizer(r.details["reference"] for r in records))
-        return metric(hyps, refs)
+        return score_from_stats(kind, [records[i].details[f"{kind}_stats"] for i in idx])
 
     return statistic
 
@@ -76,8 +74,8 @@ class ReferenceProbe(Probe):
     title = "Reference metrics"
     group_label = "source"
     metrics = (
-        MetricSpec("bleu", "BLEU (corpus, sacrebleu)", scale="score", corpus=_corpus(bleu)),
-        MetricSpec("chrf", "chrF (corpus, sacrebleu)", scale="score", corpus=_corpus(chrf)),
+        MetricSpec("bleu", "BLEU (corpus, sacrebleu)", scale="score", corpus=_corpus("bleu")),
+        MetricSpec("chrf", "chrF (corpus, sacrebleu)", scale="score", corpus=_corpus("chrf")),
         MetricSpec("rouge_l", "ROUGE-L F1 (mean)", scale="f1"),
     )
 
@@ -90,15 +88,17 @@ class ReferenceProbe(Probe):
     def run(self, ctx: ProbeContext, sample: Sample) -> Record:
         reply, reference, _, _ = generate(ctx, sample)
         text = reply["text"]
-        values = {"bleu": bleu([text], [reference]), "chrf": chrf([text], [reference]),
-                  "rouge_l": rouge_l(text, reference)}
-        return self.record(sample, values, reply=text, reference=reference,
-                           image_shown=reply.get("image_shown"))
+        stats = {kind: sentence_stats(kind, text, reference) for kind in ("bleu", "chrf")}
+        values = {kind: score_from_stats(kind, [row]) for kind, row in stats.items()}
+        values["rouge_l"] = rouge_l(text, reference)
+        return self.record(sample, values, reply=text, reference=reference, image_shown=reply.get("image_shown"),
+                           bleu_stats=stats["bleu"], chrf_stats=stats["chrf"])
 
     def notes(self, ctx: ProbeContext) -> list[str]:
-        return ["BLEU and chrF are corpus-level (their interval resamples whole samples); BLEU uses sacrebleu's "
-                "'zh' tokenizer when any reference is Chinese/Japanese/Korean, else '13a'. ROUGE-L is our LCS F1 "
-                "over words (CJK: characters). One reference per sample, so absolute numbers are low."]
+        return ["BLEU and chrF are corpus-level, from sacrebleu's per-sample statistics (their interval resamples "
+                "whole samples; per-sample values in samples.jsonl are sentence-level); BLEU tokenizes a pair with "
+                "'zh' when its reference is Chinese/Japanese/Korean, else '13a'. ROUGE-L is our LCS F1 over words "
+                "(CJK: characters). One reference per sample, so absolute numbers are low."]
 
 
 def metric_key(metric: str) -> str:

@@ -19,10 +19,11 @@ from rolecraft.characters.model import Lorebook
 from rolecraft.server import features
 from rolecraft.server.auth import Caller
 from rolecraft.server.errors import ERROR_RESPONSES
+from rolecraft.server.sessions.protocol import CHAR_ID
 from rolecraft.server.state import State
 
 router = APIRouter(prefix="/v1", tags=["library"], responses=ERROR_RESPONSES)
-ItemId = Annotated[str, Path(pattern=r"^[\w-]{1,80}$")]
+ItemId = Annotated[str, Path(pattern=CHAR_ID)]
 
 
 class Persona(BaseModel):

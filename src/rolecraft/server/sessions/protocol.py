@@ -9,7 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rolecraft.store.records import SessionInfo, StoredMessage
 
-CHAR_ID = r"^[\w-]{1,80}$"
+# Letters, digits, _ and - (any non-ASCII letter too: ids like 林月), in a form that reads the same to
+# Python, pydantic (Rust) and JSON Schema (ECMA-262) regex engines.
+CHAR_ID = r"^(?:[A-Za-z0-9_-]|[^\x00-\x7F]){1,80}$"
 SESSION_ID = r"^[A-Za-z0-9_-]{1,32}$"
 MAX_ID = 2**31 - 1  # message ids are 32-bit integers in the database
 

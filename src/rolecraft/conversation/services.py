@@ -1,0 +1,94 @@
+"""Engine services the HTTP API calls with plain values: perception, speech, state, personas, sprites.
+
+Kept apart from the turn pipeline: each is a thin call into its room (perception,
+voice, memory, store, expressions) with the engine's settings applied.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from rolecraft.errors import RolecraftError
+
+if TYPE_CHECKING:
+    from rolecraft.conversation.engine import Engine
+
+
+class Services:
+    """Mixed into Engine."""
+
+    def perceive_image(self: Engine, url: str) -> str:
+        """An image_url (data: or, when online, http(s)) as the observation text a model reads."""
+        from rolecraft.perception import ImageOptions, observe_image, read_media
+
+        media = read_media(url, allow_files=False)
+        seen = observe_image(media.data, options=ImageOptions(max_pixels=self.settings.image_max_pixels),
+                             cache=self.images)
+        return f"[a picture: {seen.to_text()}]"
+
+    def perceive_audio(self: Engine, data: bytes, fmt: str) -> str:
+        """Spoken words and how they were said."""
+        from rolecraft.perception import AudioOptions, observe_audio
+
+        heard = observe_audio(data, options=AudioOptions(max_seconds=self.settings.audio_max_seconds,
+                                                         stt_backend=self.settings.stt_backend,
+                                                         stt_model=self.settings.stt_model))
+        return f"{heard.transcript}\n[{heard.to_text()}]".strip()
+
+    def speak(self: Engine, text: str, *, voice: str | None, fmt: str, speed: float) -> bytes:
+        """WAV speech of `text` (OpenAI voice names that are not ours fall back to the default voice)."""
+        from rolecraft.voice import synthesize
+
+        if fmt != "wav":
+            raise RolecraftError(f"response_format {fmt!r} is not supported; use wav", code="unsupported_parameter",
+                                 param="response_format")
+        chosen = voice if voice and ":" in voice else self.settings.voice
+        return synthesize(text, chosen)
+
+    def transcribe(self: Engine, data: bytes, fmt: str, *, language: str | None, prompt: str | None) -> str:
+        from rolecraft.perception import decode_audio, transcribe
+
+        samples, _ = decode_audio(data, max_seconds=self.settings.audio_max_seconds)
+        return transcribe(samples, backend=self.settings.stt_backend, model=self.settings.stt_model,
+                          language=language).text
+
+    def session_state(self: Engine, session_id: str) -> dict:
+        return self.session(session_id).state().model_dump(mode="json")
+
+    def session_summary(self: Engine, session_id: str) -> str:
+        from rolecraft.conversation.context import Memory
+
+        return Memory.latest(self.session(session_id).recent()).summary
+
+    @property
+    def personas(self: Engine) -> PersonaStore:
+        return PersonaStore(self)
+
+    def expression_sprite(self: Engine, char_id: str, label: str) -> tuple[bytes, str]:
+        from rolecraft.expressions import sprite_for
+
+        sprite = sprite_for(self.character(char_id), label, folder=self.settings.home / "sprites" / char_id)
+        if sprite is None or sprite.data is None:
+            raise RolecraftError(f"{char_id} has no sprite for {label!r}", code="sprite_not_found", status=404)
+        return sprite.data, sprite.media_type
+
+
+@dataclass
+class PersonaStore:
+    """Personas as the REST API sees them: list / get / put / delete."""
+
+    engine: Engine
+
+    def list(self) -> list[dict[str, Any]]:
+        return [vars(p) for p in self.engine.store.list_personas()]
+
+    def get(self, persona_id: str) -> dict[str, Any]:
+        return vars(self.engine.store.get_persona(persona_id))
+
+    def put(self, persona_id: str, body: Any) -> dict[str, Any]:
+        return vars(self.engine.store.put_persona(persona_id, body.name, body.description))
+
+    def delete(self, persona_id: str) -> dict[str, Any]:
+        self.engine.store.delete_persona(persona_id)
+        return {"id": persona_id, "deleted": True}
