@@ -147,7 +147,7 @@ def test_personas_and_session_lorebooks(settings: Settings, tmp_path) -> None:
 
 def test_long_term_memory_recalls_dropped_exchanges(settings: Settings) -> None:
     pytest.importorskip("transformers")
-    engine, backend = _engine(settings, n_ctx=900, long_term_memory=True, state_tracking="off", summary="off")
+    engine, _ = _engine(settings, n_ctx=900, long_term_memory=True, state_tracking="off", summary="off")
     if engine.vectors is None:
         pytest.skip("the bundled embedding model is not installed")
     session = engine.new_session("ember")

@@ -9,12 +9,19 @@ Precedence: flags > environment > config file > defaults.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 
 def _default_home() -> Path:
@@ -105,13 +112,32 @@ class Settings(BaseSettings):
         512, ge=0, description="Memory for saved KV caches of sessions not in use (llama_cpp), in MiB."
     )
     kv_disk_mb: int = Field(2048, ge=0, description="Disk for saved KV caches spilled from memory, in MiB.")
+    host: str = Field("127.0.0.1", description="Address `rolecraft serve` listens on.")
+    port: int = Field(8765, ge=1, le=65535, description="Port `rolecraft serve` listens on.")
+    workers: int = Field(1, ge=1, le=64, description="Server processes (each loads its own model).")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Origins allowed to call the API from a browser (comma separated; * = any)."
+    )
+    max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024, description="Largest request body accepted, in bytes.")
+    rate_limit_per_minute: int = Field(
+        120, ge=0, description="Requests a minute per API key (0 = no limit; a key may carry its own)."
+    )
+    max_reply_tokens: int = Field(
+        4096, ge=1, le=1_048_576, description="Most tokens one API request may ask for."
+    )
+    require_api_key: bool | None = Field(
+        None, description="Demand an API key on every request (default: only when not on a loopback address)."
+    )
     max_card_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="Largest card file accepted, in bytes.")
 
-    @field_validator("banned_phrases", mode="before")
+    @field_validator("banned_phrases", "cors_origins", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
         return value
 
     @property

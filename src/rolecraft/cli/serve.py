@@ -37,7 +37,7 @@ def command(ctx: click.Context, host: str | None, port: int | None, workers: int
     from rolecraft.server.config import server_settings
 
     settings: Settings = ctx.find_root().obj
-    server = server_settings(host=host, port=port, workers=workers, require_api_key=require_api_key)
+    server = server_settings(settings, host=host, port=port, workers=workers, require_api_key=require_api_key)
     server.check()
     Engine(settings).close()  # migrate the database and install samples once, before any worker starts
     mode = "API keys required" if server.keys_required else "local single-user mode, no key needed"

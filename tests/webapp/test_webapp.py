@@ -1,0 +1,157 @@
+"""The web app in a real browser against a real `rolecraft serve`: import, chat, image, regenerate.
+
+Headless Debian Chromium driven by Playwright (never Playwright's own browser
+download). Screenshots of every step land in test-artifacts/webapp/.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.exists():
+    pytest.skip("the web app test needs Debian chromium at /usr/bin/chromium", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="the web app test needs playwright (pip)")
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
+from server_helpers import Server, start_server, stop_server  # noqa: E402
+
+pytestmark = pytest.mark.slow
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "webapp"
+BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync"]
+WAIT_MS = 150_000
+# Counts text updates of streaming bubbles: more than one per reply means it arrived in pieces.
+WATCH_STREAM = """() => {
+  window.streamUpdates = 0;
+  new MutationObserver((records) => {
+    for (const r of records) if (r.target.closest && r.target.closest('.streaming .text')) window.streamUpdates++;
+  }).observe(document.querySelector('#messages'), {childList: true, subtree: true, characterData: true});
+}"""
+DROP = """([name, b64]) => {
+  const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  const data = new DataTransfer();
+  data.items.add(new File([bytes], name, {type: 'image/png'}));
+  const zone = document.querySelector('#dropzone');
+  zone.dispatchEvent(new DragEvent('dragover', {dataTransfer: data, bubbles: true, cancelable: true}));
+  zone.dispatchEvent(new DragEvent('drop', {dataTransfer: data, bubbles: true, cancelable: true}));
+}"""
+
+
+def _png(array: object) -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.fromarray(array).save(out, "PNG")  # type: ignore[arg-type]
+    return out.getvalue()
+
+
+def _card() -> bytes:
+    """A PNG card with an avatar and a lorebook, as `rolecraft.characters.dump_character` writes it."""
+    from PIL import Image
+    from skimage import data as skdata
+
+    from rolecraft.characters import dump_character
+    from rolecraft.characters.model import Character, Lorebook, LorebookEntry
+
+    avatar = io.BytesIO()
+    Image.fromarray(skdata.coffee()).resize((128, 96)).save(avatar, "PNG")
+    book = Lorebook(name="Herbarium", entries=[LorebookEntry(keys=["moss"], content="Moss grows on the north wall.")])
+    character = Character(name="Mossy Quill", description="A gentle botanist who keeps a herbarium.",
+                          personality="patient, curious", first_mes="Welcome to my herbarium, traveller.",
+                          character_book=book, avatar=avatar.getvalue())
+    return dump_character(character, "png")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    running = start_server(tmp_path_factory.mktemp("webapp") / "home")
+    try:
+        yield running
+    finally:
+        stop_server(running)
+
+
+@pytest.fixture
+def page(server: Server) -> Iterator[sync_api.Page]:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
+        try:
+            tab = browser.new_page(viewport={"width": 1280, "height": 860})
+            tab.set_default_timeout(WAIT_MS)
+            errors: list[str] = []
+            tab.on("pageerror", lambda error: errors.append(str(error)))
+            yield tab
+            assert not errors, errors
+        finally:
+            browser.close()
+
+
+def _shot(page: sync_api.Page, name: str) -> None:
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+
+def _send(page: sync_api.Page, text: str, replies: int) -> str:
+    """Type and send; wait for reply number `replies` to be stored and shown; its text."""
+    page.evaluate("() => { window.streamUpdates = 0; }")
+    page.fill("#input", text)
+    page.press("#input", "Enter")
+    page.wait_for_selector(".msg.streaming")
+    page.wait_for_function(f"() => !document.querySelector('.msg.streaming') && "
+                           f"document.querySelectorAll('.msg.assistant').length === {replies}")
+    assert page.evaluate("window.streamUpdates") > 1, "the reply did not arrive in streamed pieces"
+    reply = page.locator(".msg.assistant .text").last.inner_text()
+    assert reply.strip()
+    assert page.locator("#status").is_hidden(), page.locator("#status").inner_text()
+    return reply
+
+
+def test_import_chat_image_and_regenerate(server: Server, page: sync_api.Page) -> None:
+    page.goto(server.url)
+    page.wait_for_selector("#gallery .character")
+    _shot(page, "01-gallery")
+
+    page.evaluate(DROP, ["mossy.png", base64.b64encode(_card()).decode()])
+    page.wait_for_selector("#gallery .character.selected:has-text('Mossy Quill')")
+    page.wait_for_function("() => document.querySelector('.character.selected img').naturalWidth > 0")
+    _shot(page, "02-imported")
+
+    page.click("#new-session")
+    page.wait_for_selector(".msg.assistant .text:has-text('Welcome to my herbarium')")
+    page.evaluate(WATCH_STREAM)
+    _shot(page, "03-chat-open")
+
+    _send(page, "Hello! What are you working on today?", 2)
+    _shot(page, "04-first-reply")
+    _send(page, "Tell me about the moss.", 3)
+    _shot(page, "05-second-reply")
+
+    from skimage import data as skdata
+
+    photo = ARTIFACTS / "chelsea.png"
+    photo.write_bytes(_png(skdata.chelsea()))
+    page.set_input_files("#image-file", str(photo))
+    page.wait_for_selector("#attachments img")
+    _shot(page, "06-image-attached")
+    _send(page, "What do you see in this picture?", 4)
+    assert "cat" in page.locator(".msg.user .text").last.inner_text()  # the stored turn holds what was seen
+    _shot(page, "07-image-reply")
+
+    page.click(".msg.assistant:last-child button:has-text('Regenerate')")
+    page.wait_for_selector(".swipe-count:has-text('2/2')")
+    _shot(page, "08-regenerated")
+    page.click(".msg.assistant:last-child button[title='Previous alternative']")
+    page.wait_for_selector(".swipe-count:has-text('1/2')")
+    _shot(page, "09-first-swipe")
+
+    page.click("#panel .tabs button[data-view='lorebook']")
+    page.wait_for_selector("#panel-body:has-text('Moss grows on the north wall.')")
+    _shot(page, "10-lorebook")
+    assert page.locator("#sessions li").count() == 1
