@@ -3,7 +3,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: run test lint bench install install-test
+.PHONY: run test lint bench install install-test system-deps
+
+EXTRAS := llama,openai,hub,vision,audio,voice,expressions,embeddings,eval,server,postgres
 
 # llama-cpp-python is built once per machine into a wheel folder outside the checkout. A portable
 # x86-64 build (AVX2, no AMX): native builds on AMX-capable CPUs crash in VMs that forbid AMX tiles.
@@ -27,12 +29,23 @@ $(LLAMA_STAMP): | $(VENV)/bin/python
 	touch $@
 
 $(VENV)/.installed: pyproject.toml $(LLAMA_STAMP) | $(VENV)/bin/python
-	$(PIP) install -q --find-links $(WHEELS) -e '.[llama,openai,hub]'
+	$(PIP) install -q --find-links $(WHEELS) -e '.[$(EXTRAS)]'
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed
-	$(PIP) install -q --find-links $(WHEELS) -e '.[llama,openai,hub,test]'
+	$(PIP) install -q --find-links $(WHEELS) -e '.[$(EXTRAS),test]'
 	touch $@
+
+# Debian packages the tests use: espeak-ng (speech), chromium (web app), postgresql (second database).
+system-deps:
+	@missing=""; \
+	command -v espeak-ng >/dev/null || missing="$$missing espeak-ng"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+		else echo "missing Debian packages:$$missing (sudo apt-get install$$missing)"; exit 1; fi; \
+	fi
 
 install: $(VENV)/.installed
 
@@ -41,9 +54,12 @@ install-test: $(VENV)/.installed-test
 run: install
 	$(VENV)/bin/rolecraft chat
 
-test: install-test
+test: install-test system-deps
 	$(VENV)/bin/ruff check src tests benchmarks scripts
 	$(PY) -m pytest -q
+	url=$$(scripts/postgres.sh reset) && ROLECRAFT_TEST_DATABASE_URL=$$url \
+		$(PY) -m pytest -q tests/test_store.py tests/server; \
+		status=$$?; scripts/postgres.sh stop; exit $$status
 
 lint: install-test
 	$(VENV)/bin/ruff check src tests benchmarks scripts
@@ -53,3 +69,9 @@ bench: install
 	$(PY) benchmarks/turn_overhead.py
 	$(PY) benchmarks/cold_start.py
 	$(PY) benchmarks/catchphrase_bias.py
+	$(PY) benchmarks/ttft_flat.py
+	$(PY) benchmarks/long_session.py
+	$(PY) benchmarks/perception_speed.py
+	$(PY) benchmarks/speech_speed.py
+	$(PY) benchmarks/expression_accuracy.py
+	$(PY) benchmarks/server_load.py

@@ -26,7 +26,21 @@ class SessionVectors:
     message_ids: list[int] = field(default_factory=list)
     depths: list[int] = field(default_factory=list)
     texts: list[str] = field(default_factory=list)
-    matrix: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
+    buffer: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
+
+    @property
+    def matrix(self) -> np.ndarray:
+        return self.buffer[: len(self.texts)]
+
+    def add(self, vectors: np.ndarray) -> None:
+        """Append rows, growing the buffer geometrically so a new turn never copies the whole index."""
+        used, needed = len(self.texts), len(self.texts) + len(vectors)
+        if self.buffer.size == 0 or needed > len(self.buffer):
+            grown = np.zeros((max(needed, 2 * len(self.buffer), 64), vectors.shape[1]), dtype=np.float32)
+            if used:
+                grown[:used] = self.buffer[:used]
+            self.buffer = grown
+        self.buffer[used:needed] = vectors
 
 
 class VectorMemory:
@@ -48,8 +62,10 @@ class VectorMemory:
         if not index.texts or not query.strip():
             return []
         scores = index.matrix @ self.embed([query])[0]
+        pool = min(len(scores), 8 * k + 8)
+        top = np.argpartition(-scores, pool - 1)[:pool]
         found = []
-        for i in np.argsort(-scores):
+        for i in top[np.argsort(-scores[top])]:
             if scores[i] < min_score or len(found) >= k:
                 break
             if index.depths[i] < before_depth and on_branch(index.message_ids[i]):
@@ -60,8 +76,7 @@ class VectorMemory:
         index = self._sessions.setdefault(session_id, SessionVectors())
         rows = self.store.memories_since(session_id, index.last_id)
         if rows:
-            vectors = np.stack([np.frombuffer(row[4], dtype=np.float32) for row in rows])
-            index.matrix = vectors if index.matrix.size == 0 else np.vstack([index.matrix, vectors])
+            index.add(np.stack([np.frombuffer(row[4], dtype=np.float32) for row in rows]))
             for row_id, message_id, depth, text, _ in rows:
                 index.message_ids.append(message_id)
                 index.depths.append(depth)
