@@ -1,4 +1,4 @@
-# Two commands: `make run` (chat with the default character on the bundled model) and `make test`.
+# Two commands: `make run` (the server and web app on the bundled model) and `make test`.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
@@ -52,7 +52,7 @@ install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
 run: install
-	$(VENV)/bin/rolecraft chat
+	$(VENV)/bin/rolecraft serve
 
 test: install-test system-deps
 	$(VENV)/bin/ruff check src tests benchmarks scripts

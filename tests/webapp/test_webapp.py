@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "webapp"
 BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync"]
-WAIT_MS = 150_000
+WAIT_MS = 60_000
 # Counts text updates of streaming bubbles: more than one per reply means it arrived in pieces.
 WATCH_STREAM = """() => {
   window.streamUpdates = 0;
@@ -95,6 +95,8 @@ def page(server: Server) -> Iterator[sync_api.Page]:
 
 
 def _shot(page: sync_api.Page, name: str) -> None:
+    assert page.locator("#status").is_hidden() or "Imported" in page.locator("#status").inner_text(), \
+        page.locator("#status").inner_text()
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
 
 
@@ -150,6 +152,11 @@ def test_import_chat_image_and_regenerate(server: Server, page: sync_api.Page) -
     page.click(".msg.assistant:last-child button[title='Previous alternative']")
     page.wait_for_selector(".swipe-count:has-text('1/2')")
     _shot(page, "09-first-swipe")
+
+    page.click(".msg.assistant:last-child button:has-text('Voice')")
+    page.wait_for_function("() => performance.getEntriesByType('resource').some("
+                           "(e) => e.name.endsWith('/audio') && e.responseStatus === 200)")
+    assert page.locator("#status").is_hidden(), page.locator("#status").inner_text()
 
     page.click("#panel .tabs button[data-view='lorebook']")
     page.wait_for_selector("#panel-body:has-text('Moss grows on the north wall.')")

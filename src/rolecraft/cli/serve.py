@@ -41,7 +41,9 @@ def command(ctx: click.Context, host: str | None, port: int | None, workers: int
     server.check()
     Engine(settings).close()  # migrate the database and install samples once, before any worker starts
     mode = "API keys required" if server.keys_required else "local single-user mode, no key needed"
-    click.echo(f"rolecraft serving {settings.model} on http://{server.host}:{server.port} ({mode})", err=True)
+    click.echo(f"rolecraft serving {settings.model} ({mode})", err=True)
+    click.echo(f"web app: http://{server.host}:{server.port}/   OpenAI API: http://{server.host}:{server.port}/v1",
+               err=True)
     os.environ[SETTINGS_ENV] = settings_payload(settings, server)
     target = "rolecraft.server.app:app_from_environment" if server.workers > 1 else app_from_environment
     uvicorn.run(target, factory=True, host=server.host, port=server.port, workers=server.workers,

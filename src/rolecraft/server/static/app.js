@@ -117,7 +117,8 @@ function lorebookView(book) {
 
 async function showPanel(view) {
   panelView = view;
-  document.querySelectorAll("#panel .tabs button").forEach((b) => b.classList.toggle("active", b.dataset.view === view));
+  document.querySelectorAll("#panel .tabs button")
+    .forEach((b) => b.classList.toggle("active", b.dataset.view === view));
   const body = $("#panel-body");
   try {
     if (view === "state") {
@@ -139,7 +140,8 @@ function renderAttachments() {
 
 async function attachImage(file) {
   const url = await readDataUrl(file);
-  attachments.push({ label: file.name || "pasted image", preview: url, part: { type: "image_url", image_url: { url } } });
+  const part = { type: "image_url", image_url: { url } };
+  attachments.push({ label: file.name || "pasted image", preview: url, part });
   renderAttachments();
 }
 

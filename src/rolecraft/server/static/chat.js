@@ -51,13 +51,17 @@ export class Chat {
     const who = el("div", { className: "who", textContent: message.name || message.role });
     const label = message.meta?.expression;
     if (label) who.append(el("span", { className: "expression", textContent: label }));
-    return el("li", { className: `msg ${message.role}`, dataset: { id: message.id } },
+    const item = el("li", { className: `msg ${message.role}` },
       who, el("div", { className: "text", textContent: message.content }), this.tools(message, isLast));
+    item.dataset.id = message.id;
+    return item;
   }
 
   tools(message, isLast) {
     const box = el("div", { className: "tools" });
-    if (message.role === "assistant") box.append(button("🔊", () => this.speak(message), "Play the voice"));
+    if (message.role === "assistant") {
+      box.append(button("Voice", () => this.speak(message), "Play this reply in the character's voice"));
+    }
     if (isLast && message.role === "assistant" && this.swipes && this.swipes.swipes.length) {
       const count = this.swipes.swipes.length, at = this.swipes.selected ?? count - 1;
       box.append(button("◀", () => this.swipe(at - 1), "Previous alternative"),
@@ -86,7 +90,8 @@ export class Chat {
   // Append a streaming bubble and feed it text pieces; returns the text node's setter.
   pending(role, name, text = "") {
     const body = el("div", { className: "text", textContent: text });
-    this.list.append(el("li", { className: `msg ${role} streaming` }, el("div", { className: "who", textContent: name }), body));
+    const who = el("div", { className: "who", textContent: name });
+    this.list.append(el("li", { className: `msg ${role} streaming` }, who, body));
     this.list.scrollTop = this.list.scrollHeight;
     return (piece) => { body.textContent += piece; this.list.scrollTop = this.list.scrollHeight; };
   }
