@@ -122,6 +122,10 @@ class ChatCompletionRequest(_Strict):
     verbosity: str | None = None
     prompt_cache_key: str | None = None
     safety_identifier: str | None = None
+    # Sampling extensions that vLLM and llama-server accept too (OpenAI clients send them in extra_body).
+    top_k: int | None = Field(None, ge=0, le=100_000)
+    repeat_penalty: float | None = Field(None, ge=0.0, le=10.0)
+    repetition_penalty: float | None = Field(None, ge=0.0, le=10.0)
 
     def check_supported(self) -> None:
         """Refuse parameters we cannot honour, naming the first one."""
@@ -147,7 +151,8 @@ class ChatCompletionRequest(_Strict):
     def sampling_overrides(self) -> dict[str, Any]:
         """The SamplingParams fields this request sets (besides stop sequences)."""
         values = {"max_tokens": self.reply_tokens, "temperature": self.temperature, "top_p": self.top_p,
-                  "seed": None if self.seed is None else self.seed % 2**32}
+                  "seed": None if self.seed is None else self.seed % 2**32, "top_k": self.top_k,
+                  "repeat_penalty": self.repeat_penalty if self.repeat_penalty is not None else self.repetition_penalty}
         return {k: v for k, v in values.items() if v is not None}
 
     def session_ref(self, header: str | None) -> str | None:
