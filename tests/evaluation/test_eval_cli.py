@@ -47,12 +47,11 @@ def test_cli_rejects_bad_input_without_traceback(home: Path, tmp_path: Path) -> 
 
 def test_cli_reports_skipped_probes(home: Path, tmp_path: Path) -> None:
     out = tmp_path / "report"
-    result = rolecraft(home, "eval", "--probes", "image_grounding,expression,judge", "-o", str(out), "--no-progress")
+    result = rolecraft(home, "eval", "--probes", "expression,judge", "-o", str(out), "--no-progress")
     assert result.returncode == 0, result.stderr
-    assert "image_grounding  skipped: no provider" in result.stdout
     assert "judge            skipped: no judge configured" in result.stdout
     summary = json.loads((out / "report.json").read_text())
     assert [c["name"] for c in summary["configurations"]] == ["no_bias", "catchphrase_bias"]
     assert summary["command"][:2] == ["rolecraft", "eval"]
     assert summary["configurations"][0]["settings"]["max_tokens"] == 24  # set explicitly by cli_env
-    assert (out / "report.md").read_text().count("skipped: ") >= 3
+    assert (out / "report.md").read_text().count("skipped: ") >= 1

@@ -129,8 +129,10 @@ def test_tiny_suite_writes_json_markdown_png_and_resumes(settings: Settings, tmp
     rows = recall["groups"]["rows"]
     assert set(rows) == {"0", "2"} and rows["0"]["no_bias"]["in_prompt"]["value"] == 1.0
 
-    for name, reason in [("image_grounding", "no provider"), ("expression", "no provider")]:
-        assert all(s.startswith("skipped: ") and reason in s for s in _probe(summary, name)["status"].values())
+    for name in ("image_grounding", "expression"):
+        assert _probe(summary, name)["status"] == {"no_bias": "ran", "bias": "ran"}, _probe(summary, name)
+    expression = _probe(summary, "expression")["metrics"][0]["results"]["no_bias"]
+    assert expression["n"] == 1 and expression["value"] == 1.0  # "Thank you!" → gratitude
 
     judged = _probe(summary, "judge")
     assert judged["status"]["bias"] == "ran"
@@ -144,7 +146,7 @@ def test_tiny_suite_writes_json_markdown_png_and_resumes(settings: Settings, tmp
 
     markdown = (tmp_path / "report" / "report.md").read_text()
     assert "| metric | no_bias | bias | bias − no_bias |" in markdown
-    assert "skipped: no provider" in markdown and "this judge is weak" in markdown
+    assert "this judge is weak" in markdown
     for name in ("metrics.png", "recall_depth.png"):
         with Image.open(tmp_path / "report" / name) as image:
             assert image.format == "PNG" and image.width > 300

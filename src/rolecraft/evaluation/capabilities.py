@@ -57,3 +57,32 @@ def resolve(name: str, engine: Any) -> tuple[Any | None, str | None]:
         return factory(engine), None
     except RolecraftError as exc:
         return None, exc.message
+
+
+def _need(module: str, package: str, extra: str) -> None:
+    import importlib.util
+
+    from rolecraft.errors import missing_extra
+
+    if importlib.util.find_spec(module) is None:
+        raise missing_extra(package, extra)
+
+
+@register_capability("image_turn")
+def _image_turn(engine: Any) -> Callable[[Any, str, str], Any]:
+    """Pictures through the engine's own turn pipeline (observations, or native images for VLMs)."""
+    from pathlib import Path
+
+    if not engine.backend.capabilities.images:
+        _need("torch", "torch", "vision")
+        _need("efficientnet_lite_pytorch", "efficientnet-lite-pytorch", "vision")
+    return lambda session, text, image_path: session.send(text, images=[Path(image_path).read_bytes()])
+
+
+@register_capability("expression")
+def _expression(engine: Any) -> Callable[[str], str]:
+    """The expression method configured for the engine (lexicon by default)."""
+    _need("vaderSentiment", "vaderSentiment", "expressions")
+    from rolecraft.conversation.media import expression_of
+
+    return lambda text: expression_of(engine, text) or "neutral"
