@@ -24,7 +24,7 @@ LINES = [
 
 def turn(session: ChatSession, i: int, reset: bool = False) -> float:
     if reset:
-        session.engine.backend.llm.reset()
+        session.engine.backend.forget(session.cache_key(session.character))
     t = session.send(LINES[i % len(LINES)] + f" (question {i})")
     t.text()
     return t.result.ttft_s

@@ -47,7 +47,7 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=500)
     parser.add_argument("--samples", type=int, default=60)
     args = parser.parse_args()
-    engine = Engine(temp_settings(n_threads=2))
+    engine = Engine(temp_settings(n_threads=2, long_term_memory=False))  # the encoder: pipeline_overhead.py
     engine.builder.cost(Message("user", "warm up"))  # load the model before timing
     results = {}
     for turns in (10, args.turns):

@@ -177,6 +177,13 @@ class LlamaCppBackend(Backend):
             self._grammars[key] = self._llama_cpp.LlamaGrammar.from_json_schema(key, verbose=False)
         return self._grammars[key]
 
+    def forget(self, key: str) -> None:
+        """Drop everything cached for conversation `key` (its next turn re-reads its whole prompt)."""
+        self.snapshots.take(key)
+        if self._holder == key:
+            self._holder = None
+            self.llm.reset()
+
     def _switch(self, key: str | None) -> None:
         """Give the context to conversation `key`, parking the current one's KV cache."""
         if key == self._holder:
