@@ -70,8 +70,10 @@ bench: install
 	$(PY) benchmarks/cold_start.py
 	$(PY) benchmarks/catchphrase_bias.py
 	$(PY) benchmarks/ttft_flat.py
+	$(PY) benchmarks/pipeline_overhead.py
 	$(PY) benchmarks/long_session.py
 	$(PY) benchmarks/perception_speed.py
 	$(PY) benchmarks/speech_speed.py
 	$(PY) benchmarks/expression_accuracy.py
 	$(PY) benchmarks/server_load.py
+	$(PY) benchmarks/eval_throughput.py

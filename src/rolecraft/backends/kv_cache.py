@@ -39,7 +39,7 @@ def capture(llm: Any) -> Snapshot:
     size = llama_cpp.llama_state_get_size(ctx)
     buffer = np.empty(size, dtype=np.uint8)
     written = llama_cpp.llama_state_get_data(ctx, buffer.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8)), size)
-    return Snapshot(tokens=np.array(llm.input_ids[: llm.n_tokens], dtype=np.int32), state=buffer[:written].copy())
+    return Snapshot(tokens=np.array(llm.input_ids[: llm.n_tokens], dtype=np.int32), state=buffer[:written])
 
 
 def restore(llm: Any, snapshot: Snapshot) -> bool:

@@ -178,11 +178,11 @@ class LlamaCppBackend(Backend):
         return self._grammars[key]
 
     def forget(self, key: str) -> None:
-        """Drop everything cached for conversation `key` (its next turn re-reads its whole prompt)."""
+        """Drop everything cached for conversation `key`: its next turn re-reads its whole prompt
+        (whoever holds the context now is parked first, so only `key` loses its cache)."""
+        self._switch(None)
         self.snapshots.take(key)
-        if self._holder == key:
-            self._holder = None
-            self.llm.reset()
+        self.llm.reset()
 
     def _switch(self, key: str | None) -> None:
         """Give the context to conversation `key`, parking the current one's KV cache."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -53,18 +54,22 @@ def load_character(data: bytes, filename: str = "card", *, max_bytes: int = DEFA
     return character_from_card(parse_card_json(data, filename), source=filename)
 
 
-def load_character_file(path: str | os.PathLike[str], max_bytes: int = DEFAULT_MAX_BYTES) -> Character:
-    """Load a card file, refusing files over `max_bytes` before reading them."""
-    path = Path(path)
+def read_limited(path: Path, max_bytes: int, error: Callable[[str, str], RolecraftError]) -> bytes:
+    """A file's bytes, refusing files over `max_bytes` before reading them; `error(name, problem)` on failure."""
     try:
         size = path.stat().st_size
         if size > max_bytes:
-            raise card_error(path.name, f"file is too large ({size} bytes; the limit is {max_bytes})")
+            raise error(path.name, f"file is too large ({size} bytes; the limit is {max_bytes})")
         with path.open("rb") as f:
-            data = f.read(max_bytes + 1)
+            return f.read(max_bytes + 1)
     except OSError as exc:
-        raise card_error(path.name, f"cannot read file ({exc.strerror or exc})") from None
-    return load_character(data, path.name, max_bytes=max_bytes)
+        raise error(path.name, f"cannot read file ({exc.strerror or exc})") from None
+
+
+def load_character_file(path: str | os.PathLike[str], max_bytes: int = DEFAULT_MAX_BYTES) -> Character:
+    """Load a card file, refusing files over `max_bytes` before reading them."""
+    path = Path(path)
+    return load_character(read_limited(path, max_bytes, card_error), path.name, max_bytes=max_bytes)
 
 
 def dump_character(c: Character, fmt: Format, spec: str = SPEC_V3) -> bytes:

@@ -42,6 +42,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from rolecraft.characters.cards import SPEC_V3, _export_book, _Fields, _lorebook, card_json_bytes
+from rolecraft.characters.io import read_limited
 from rolecraft.characters.model import Lorebook, LorebookEntry
 from rolecraft.errors import RolecraftError
 from rolecraft.lorebook.rules import bare_keys_are_regex, slashed_regex
@@ -107,15 +108,7 @@ def load_lorebook(data: bytes, filename: str = "lorebook.json", *, max_bytes: in
 def load_lorebook_file(path: str | os.PathLike[str], max_bytes: int = MAX_BYTES) -> Lorebook:
     """Load a lorebook file, refusing files over `max_bytes` before reading them."""
     path = Path(path)
-    try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise lorebook_error(path.name, f"file is too large ({size} bytes; the limit is {max_bytes})")
-        with path.open("rb") as f:
-            data = f.read(max_bytes + 1)
-    except OSError as exc:
-        raise lorebook_error(path.name, f"cannot read file ({exc.strerror or exc})") from None
-    return load_lorebook(data, path.name, max_bytes=max_bytes)
+    return load_lorebook(read_limited(path, max_bytes, lorebook_error), path.name, max_bytes=max_bytes)
 
 
 def dump_lorebook(book: Lorebook, fmt: Format = "lorebook_v3") -> bytes:
