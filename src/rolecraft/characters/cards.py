@@ -298,17 +298,21 @@ def _asset(fields: _Fields) -> Asset:
     return Asset.model_validate({**fields.unknown(("type", "uri", "name", "ext")), **known})
 
 
+def book_settings(fields: _Fields) -> dict[str, Any]:
+    """The book-level fields every lorebook format shares (entries are read by each format)."""
+    return {
+        "name": fields.opt_string("name"),
+        "description": fields.opt_string("description"),
+        "scan_depth": fields.opt_int("scan_depth"),
+        "token_budget": fields.opt_int("token_budget"),
+        "recursive_scanning": fields.opt_bool("recursive_scanning"),
+        "extensions": copy.deepcopy(fields.mapping("extensions")),
+    }
+
+
 def _lorebook(fields: _Fields) -> Lorebook:
-    return Lorebook(
-        name=fields.opt_string("name"),
-        description=fields.opt_string("description"),
-        scan_depth=fields.opt_int("scan_depth"),
-        token_budget=fields.opt_int("token_budget"),
-        recursive_scanning=fields.opt_bool("recursive_scanning"),
-        extensions=copy.deepcopy(fields.mapping("extensions")),
-        entries=[_entry(item) for item in fields.objects("entries")],
-        extra=fields.unknown(_BOOK_FIELDS),
-    )
+    return Lorebook(**book_settings(fields), entries=[_entry(item) for item in fields.objects("entries")],
+                    extra=fields.unknown(_BOOK_FIELDS))
 
 
 def _entry(fields: _Fields) -> LorebookEntry:

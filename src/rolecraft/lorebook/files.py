@@ -41,7 +41,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from rolecraft.characters.cards import SPEC_V3, _export_book, _Fields, _lorebook, card_json_bytes
+from rolecraft.characters.cards import SPEC_V3, _export_book, _Fields, _lorebook, book_settings, card_json_bytes
 from rolecraft.characters.io import read_limited
 from rolecraft.characters.model import Lorebook, LorebookEntry
 from rolecraft.errors import RolecraftError
@@ -183,16 +183,7 @@ def _from_sillytavern(fields: _Fields) -> Lorebook:
     raw = fields.obj["entries"]
     items = list(raw.items()) if isinstance(raw, dict) else list(enumerate(raw))
     entries = [_st_entry(_Fields(item, f"entries.{key}", fields.source), key) for key, item in items]
-    return Lorebook(
-        name=fields.opt_string("name"),
-        description=fields.opt_string("description"),
-        scan_depth=fields.opt_int("scan_depth"),
-        token_budget=fields.opt_int("token_budget"),
-        recursive_scanning=fields.opt_bool("recursive_scanning"),
-        extensions=copy.deepcopy(fields.mapping("extensions")),
-        entries=entries,
-        extra=fields.unknown(_ST_BOOK_FIELDS),
-    )
+    return Lorebook(**book_settings(fields), entries=entries, extra=fields.unknown(_ST_BOOK_FIELDS))
 
 
 def _st_entry(fields: _Fields, key: str | int) -> LorebookEntry:
