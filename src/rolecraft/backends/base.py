@@ -77,5 +77,8 @@ class Backend(ABC):
         """The prompt exactly as the model will read it (for --show-prompt)."""
         return "\n".join(f"<|{m.role}|>\n{m.content}" for m in messages)
 
+    def forget(self, key: str) -> None:  # noqa: B027 - only backends that cache per conversation override it
+        """Drop whatever is cached for conversation `key` (e.g. a parked KV cache)."""
+
     def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
         """Release model resources."""

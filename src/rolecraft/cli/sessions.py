@@ -46,5 +46,5 @@ def show(ctx: click.Context, session_id: str, tree: bool) -> None:
 @click.pass_context
 def delete(ctx: click.Context, session_id: str) -> None:
     """Delete a session and all its messages."""
-    engine_from(ctx).store.delete_session(session_id)
+    engine_from(ctx).delete_session(session_id)
     click.echo(f"deleted session {session_id}")

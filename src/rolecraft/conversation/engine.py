@@ -115,6 +115,12 @@ class Engine(Services):
             return GroupSession(self, session_id)
         return ChatSession(self, session_id)
 
+    def delete_session(self, session_id: str) -> None:
+        """Delete a session and drop any KV cache the backend keeps for it."""
+        self.store.delete_session(session_id)
+        if self._backend is not None:
+            self._backend.forget(session_id)
+
     def close(self) -> None:
         if self._backend is not None:
             self._backend.close()

@@ -75,7 +75,7 @@ def tree(engine: Engine, session_id: str, caller: Principal) -> Tree:
 
 def delete(engine: Engine, session_id: str, caller: Principal) -> None:
     owned_session(engine, session_id, caller)
-    engine.store.delete_session(session_id)
+    engine.delete_session(session_id)
 
 
 def branch(engine: Engine, session_id: str, message_id: int, caller: Principal) -> History:
