@@ -6,11 +6,13 @@ Set ROLECRAFT_TEST_DATABASE_URL to run the store tests against another database 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from rolecraft.settings import Settings
+from rolecraft.store import Store
 
 
 @pytest.fixture
@@ -36,3 +38,13 @@ def settings(home: Path, db_url: str) -> Settings:
     home.mkdir(parents=True, exist_ok=True)
     return Settings(home=home, database_url=db_url, temperature=0.0, max_tokens=24, seed=1, n_threads=2,
                     long_term_memory=False)
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[Store]:
+    """A Store on the database under test, emptied afterwards (shared databases such as PostgreSQL)."""
+    s = Store(db_url)
+    yield s
+    for info in s.list_characters():
+        s.delete_character(info.id)
+    s.close()

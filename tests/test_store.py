@@ -10,15 +10,6 @@ from rolecraft.store import Store
 from rolecraft.store.records import NewMessage
 
 
-@pytest.fixture
-def store(db_url: str) -> Store:
-    s = Store(db_url)
-    yield s
-    for info in s.list_characters():
-        s.delete_character(info.id)
-    s.close()
-
-
 def _char(store: Store, name: str = "Tess") -> str:
     return store.put_character(Character(name=name, first_mes="Hi.", alternate_greetings=["Yo."]))
 

@@ -18,15 +18,6 @@ from rolecraft.store.records import NewMessage
 from rolecraft.store.tables import SCHEMA_VERSION
 
 
-@pytest.fixture
-def store(db_url: str) -> Store:
-    s = Store(db_url)
-    yield s
-    for info in s.list_characters():
-        s.delete_character(info.id)
-    s.close()
-
-
 def test_keys_are_stored_hashed_and_revocable(store: Store) -> None:
     key, secret = create_key(store, "alice", rate_limit=30)
     assert secret.startswith("rc-") and len(secret) > 40

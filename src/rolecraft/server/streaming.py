@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncGenerator
 
 import anyio
@@ -18,9 +19,20 @@ from fastapi import Request
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from rolecraft.errors import RolecraftError
 from rolecraft.server.runtime import Run
 
 DONE = "data: [DONE]\n\n"
+log = logging.getLogger("rolecraft.server")
+
+
+def error_event(exc: Exception, what: str) -> str:
+    """The SSE event that ends a failed stream: our error as-is, anything else logged and reported as a 500."""
+    if isinstance(exc, RolecraftError):
+        return event(exc.to_openai())
+    log.error("%s failed", what, exc_info=exc)
+    return event(RolecraftError("the server hit an internal error; it has been logged", code="internal_error",
+                                status=500, type="server_error").to_openai())
 
 
 def event(payload: dict) -> str:

@@ -9,7 +9,6 @@ Three modes, chosen by the request:
 
 from __future__ import annotations
 
-import logging
 import time
 import uuid
 from collections.abc import AsyncGenerator
@@ -36,10 +35,9 @@ from rolecraft.server.models.serving import Target, resolve
 from rolecraft.server.runtime import Job, Run
 from rolecraft.server.sessions.serving import owned_session
 from rolecraft.server.state import ServerState
-from rolecraft.server.streaming import DONE, EventStream, event, finish_unless_gone
+from rolecraft.server.streaming import DONE, EventStream, error_event, event, finish_unless_gone
 from rolecraft.server.turns import Outcome, base_model_job, character_job, session_job
 
-log = logging.getLogger("rolecraft.server")
 SESSION_HEADER = "X-Rolecraft-Session"
 
 
@@ -137,12 +135,8 @@ async def _events(run: Run[Outcome], stamp: Stamp, include_usage: bool) -> Async
         yield event(stamp.chunk({}, outcome.reply.finish_reason, **extra))
         if include_usage:
             yield event({**stamp.chunk({}), "choices": [], "usage": _usage(outcome).model_dump()})
-    except RolecraftError as exc:
-        yield event(exc.to_openai())
-    except Exception:
-        log.exception("chat completion stream failed")
-        yield event(RolecraftError("the server hit an internal error; it has been logged", code="internal_error",
-                                   status=500, type="server_error").to_openai())
+    except Exception as exc:
+        yield error_event(exc, "chat completion stream")
     finally:
         run.cancel()
     yield DONE

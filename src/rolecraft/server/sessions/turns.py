@@ -7,24 +7,20 @@ as OpenAI's `{"error": {...}}` event.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncGenerator
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from rolecraft.errors import RolecraftError
 from rolecraft.server.auth import Principal
 from rolecraft.server.limits import check_reply_tokens
 from rolecraft.server.runtime import Run
 from rolecraft.server.sessions import serving
 from rolecraft.server.sessions.protocol import Sampling
 from rolecraft.server.state import ServerState
-from rolecraft.server.streaming import DONE, EventStream, event, finish_unless_gone
+from rolecraft.server.streaming import DONE, EventStream, error_event, event, finish_unless_gone
 from rolecraft.server.turns import Outcome, Start, session_job
-
-log = logging.getLogger("rolecraft.server")
 
 
 async def run_turn(state: ServerState, caller: Principal, session_id: str, start: Start, sampling: Sampling,
@@ -51,12 +47,8 @@ async def _events(state: ServerState, session_id: str, run: Run[Outcome]) -> Asy
         async for piece in run.pieces():
             yield event({"delta": piece})
         yield event({"turn": (await _turn_out(state, session_id, run)).model_dump(mode="json")})
-    except RolecraftError as exc:
-        yield event(exc.to_openai())
-    except Exception:
-        log.exception("session turn stream failed")
-        yield event(RolecraftError("the server hit an internal error; it has been logged", code="internal_error",
-                                   status=500, type="server_error").to_openai())
+    except Exception as exc:
+        yield error_event(exc, "session turn stream")
     finally:
         run.cancel()
     yield DONE
