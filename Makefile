@@ -5,7 +5,7 @@ PIP := $(PY) -m pip
 
 .PHONY: run test lint bench install install-test system-deps
 
-EXTRAS := llama,openai,hub,vision,audio,voice,expressions,embeddings,eval,server,postgres
+EXTRAS := llama,openai,hub,vision,audio,voice,expressions,embeddings,eval,server,postgres,transformers,train
 
 # llama-cpp-python is built once per machine into a wheel folder outside the checkout. A portable
 # x86-64 build (AVX2, no AMX): native builds on AMX-capable CPUs crash in VMs that forbid AMX tiles.

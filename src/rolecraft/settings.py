@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         None, description="SQLAlchemy database URL; default is SQLite at <home>/rolecraft.db."
     )
-    backend: str = Field("llama_cpp", description="Generation backend: llama_cpp or openai_compat.")
+    backend: str = Field("llama_cpp", description="Generation backend: llama_cpp, transformers or openai_compat.")
     model: str = Field(
         "smollm2",
         description="Model: 'smollm2' (bundled), a local .gguf path, 'hf:REPO/FILE.gguf' (online), "
@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     mmproj: str | None = Field(
         None, description="llama_cpp: multimodal projector GGUF (path or hf:...) so the model reads images itself."
     )
+    adapter: str | None = Field(
+        None, description="LoRA adapter for every character without its own: a .gguf (llama_cpp) or a PEFT "
+        "folder (transformers); relative paths are resolved against <home>/adapters.",
+    )
+    device: str = Field("auto", description="transformers: torch device (auto, cpu, cuda, cuda:1, mps).")
     vision: bool = Field(False, description="openai_compat: the server's model reads images (send image_url parts).")
     base_url: str = Field("http://127.0.0.1:8000/v1", description="openai_compat: server URL ending in /v1.")
     api_key: str = Field("none", description="openai_compat: API key sent to the server.")

@@ -29,6 +29,8 @@ class SamplingParams:
     json_schema: dict | None = None
     # Conversation this prompt belongs to: backends that keep a KV cache keep one per key.
     cache_key: str | None = None
+    # LoRA adapter file/folder to generate through (None = the base model alone).
+    adapter: str | None = None
 
 
 @dataclass

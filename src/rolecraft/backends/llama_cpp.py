@@ -9,9 +9,11 @@ builder keeps that prefix stable.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rolecraft.backends.base import Backend, Capabilities, SamplingParams, StreamEvent
@@ -21,15 +23,10 @@ from rolecraft.backends.models import resolve_gguf
 from rolecraft.backends.registry import register
 from rolecraft.errors import RolecraftError, missing_extra
 from rolecraft.messages import Message
+from rolecraft.prompting.template import ChatTemplate
 
 if TYPE_CHECKING:
     from rolecraft.settings import Settings
-
-FALLBACK_TEMPLATE = (
-    "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
-
 
 def _import_llama() -> Any:
     try:
@@ -73,18 +70,20 @@ class LlamaCppBackend(Backend):
                                  code="model_load_failed", status=500, type="server_error") from exc
         self._llama_cpp = llama_cpp
         self._last_prompt: tuple[tuple, list[int]] = ((), [])
-        self._holder: str | None = None
+        self._holder: tuple[str | None, str | None] = (None, None)
+        self.adapters = LoraAdapters(llama_cpp, self.llm)
+        self._parked_under: dict[str, str | None] = {}
         self._grammars: dict[str, Any] = {}
         self.snapshots = SnapshotCache(settings.kv_cache_mb << 20, settings.kv_disk_mb << 20, settings.home / "kv")
-        self._formatter = self._make_formatter()
+        self.template = self._make_template()
         self._overhead = self._message_overhead()
 
-    def _make_formatter(self) -> Any:
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+    def _make_template(self) -> ChatTemplate:
+        def encode(text: str) -> list[int]:
+            return self.llm.tokenize(text.encode("utf-8"), add_bos=True, special=True)
 
-        template = self.llm.metadata.get("tokenizer.chat_template") or FALLBACK_TEMPLATE
-        return Jinja2ChatFormatter(template=template, eos_token=self._token_text(self.llm.token_eos()),
-                                   bos_token=self._token_text(self.llm.token_bos()), add_generation_prompt=True)
+        return ChatTemplate(self.llm.metadata.get("tokenizer.chat_template"), encode,
+                            bos=self._token_text(self.llm.token_bos()), eos=self._token_text(self.llm.token_eos()))
 
     def _token_text(self, token: int) -> str:
         return "" if token < 0 else self.llm._model.token_get_text(token)
@@ -103,14 +102,14 @@ class LlamaCppBackend(Backend):
         return self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
 
     def render(self, messages: Sequence[Message]) -> str:
-        return self._formatter(messages=[m.as_dict() for m in messages]).prompt
+        return self.template.text(messages)
 
     def prompt_tokens(self, messages: Sequence[Message]) -> list[int]:
         """The exact token ids the model will read for `messages` (the last result is memoised:
         the builder's final count and the generation that follows ask for the same prompt)."""
         key = tuple((m.role, m.content) for m in messages)
         if self._last_prompt[0] != key:
-            tokens = self.llm.tokenize(self.render(messages).encode("utf-8"), add_bos=True, special=True)
+            tokens = self.template.ids(messages)
             self._last_prompt = (key, tokens)
         return list(self._last_prompt[1])
 
@@ -129,7 +128,7 @@ class LlamaCppBackend(Backend):
             raise RolecraftError(f"prompt of {len(tokens)} tokens does not fit the context of {self.context_size}",
                                  code="context_overflow", param="messages")
         max_tokens = min(params.max_tokens, self.context_size - len(tokens))
-        self._switch(params.cache_key)
+        self._switch(params.cache_key, params.adapter)
         processors = self._processors(params, len(tokens))
         chunks = self.llm.create_completion(
             prompt=tokens, max_tokens=max_tokens, temperature=params.temperature, top_p=params.top_p,
@@ -148,7 +147,7 @@ class LlamaCppBackend(Backend):
 
     def _stream_with_images(self, messages: Sequence[Message], params: SamplingParams) -> Iterator[StreamEvent]:
         """Pictures go through llama.cpp's multimodal chat handler (model + mmproj), which renders the prompt."""
-        self._switch(None)
+        self._switch(None, params.adapter)
         try:
             chunks = self.llm.create_chat_completion(
                 messages=[m.wire() for m in messages], max_tokens=params.max_tokens, temperature=params.temperature,
@@ -180,20 +179,25 @@ class LlamaCppBackend(Backend):
     def forget(self, key: str) -> None:
         """Drop everything cached for conversation `key`: its next turn re-reads its whole prompt
         (whoever holds the context now is parked first, so only `key` loses its cache)."""
-        self._switch(None)
+        self._switch(None, self.adapters.active)
         self.snapshots.take(key)
         self.llm.reset()
 
-    def _switch(self, key: str | None) -> None:
-        """Give the context to conversation `key`, parking the current one's KV cache."""
-        if key == self._holder:
+    def _switch(self, key: str | None, adapter: str | None) -> None:
+        """Give the context to conversation `key` generating through `adapter`, parking the current
+        holder's KV cache. A KV cache is only reused under the adapter it was computed with."""
+        if (key, adapter) == self._holder:
             return
-        if self._holder is not None and self.llm.n_tokens > 0:
-            self.snapshots.put(self._holder, capture(self.llm))
-        self._holder = key
-        snapshot = self.snapshots.take(key) if key is not None else None
-        if snapshot is not None:
-            restore(self.llm, snapshot)
+        held, held_adapter = self._holder
+        if held is not None and self.llm.n_tokens > 0:
+            self._parked_under[held] = held_adapter
+            self.snapshots.put(held, capture(self.llm))
+        if self.adapters.use(adapter):
+            self.llm.reset()
+        self._holder = (key, adapter)
+        parked = self.snapshots.take(key) if key is not None else None
+        if parked is not None and self._parked_under.pop(key, None) == adapter:
+            restore(self.llm, parked)
 
     def _processors(self, params: SamplingParams, prompt_len: int) -> Any:
         if not params.banned_phrases and not (params.boost_phrases and params.boost_strength > 0):
@@ -204,4 +208,73 @@ class LlamaCppBackend(Backend):
         return self._llama_cpp.LogitsProcessorList([role])
 
     def close(self) -> None:
+        self.adapters.close()
         self.llm.close()
+
+
+class LoraAdapters:
+    """LoRA GGUF adapters loaded once each on the shared base model and switched per request."""
+
+    def __init__(self, llama_cpp: Any, llm: Any) -> None:
+        self._lib, self._llm = llama_cpp, llm
+        self._loaded: dict[str, Any] = {}
+        self.active: str | None = None
+
+    def use(self, path: str | None) -> bool:
+        """Make `path` (None: no adapter) the active adapter; True when that changed the weights."""
+        if path == self.active:
+            return False
+        lib, ctx = self._lib, self._llm._ctx.ctx
+        if path is None:
+            lib.llama_set_adapters_lora(ctx, None, 0, None)
+        else:
+            handles = (lib.llama_adapter_lora_p_ctypes * 1)(self._load(path))
+            if lib.llama_set_adapters_lora(ctx, handles, 1, (ctypes.c_float * 1)(1.0)) != 0:
+                raise RolecraftError(f"llama.cpp could not apply the LoRA adapter {path}", code="invalid_adapter",
+                                     param="adapter")
+        self.active = path
+        return True
+
+    def _load(self, path: str) -> Any:
+        if path in self._loaded:
+            return self._loaded[path]
+        file = Path(path)
+        if not file.is_file():
+            raise RolecraftError(f"LoRA adapter not found: {path}", code="invalid_adapter", param="adapter")
+        handle = self._lib.llama_adapter_lora_init(self._llm.model, str(file).encode("utf-8"))
+        if not handle:
+            raise RolecraftError(f"{path} is not a LoRA GGUF for this model (llama.cpp refused it: not a LoRA "
+                                 "adapter, or tensor names or shapes of another base model)", code="invalid_adapter",
+                                 param="adapter")
+        try:
+            self._check_base(file, handle)
+        except RolecraftError:
+            self._lib.llama_adapter_lora_free(handle)
+            raise
+        self._loaded[path] = handle
+        return handle
+
+    def _meta(self, handle: Any, key: str) -> str | None:
+        buf = ctypes.create_string_buffer(256)
+        n = self._lib.llama_adapter_meta_val_str(handle, key.encode(), buf, len(buf))
+        return buf.value.decode("utf-8", "replace") if n >= 0 else None
+
+    def _check_base(self, file: Path, handle: Any) -> None:
+        """Refuse an adapter whose recorded base (rolecraft.base.*) differs from the loaded model."""
+        expected = {k: self._meta(handle, f"rolecraft.base.{k}")
+                    for k in ("architecture", "block_count", "embedding_length", "name")}
+        meta = self._llm.metadata
+        arch = meta.get("general.architecture")
+        actual = {"architecture": arch, "block_count": meta.get(f"{arch}.block_count"),
+                  "embedding_length": meta.get(f"{arch}.embedding_length")}
+        wrong = [f"{k} {expected[k]} (model has {v})" for k, v in actual.items()
+                 if expected[k] is not None and v is not None and str(v) != expected[k]]
+        if wrong:
+            raise RolecraftError(f"{file.name} was trained for another base model ({expected.get('name', '?')}): "
+                                 + ", ".join(wrong), code="invalid_adapter", param="adapter")
+
+    def close(self) -> None:
+        for handle in self._loaded.values():
+            self._lib.llama_adapter_lora_free(handle)
+        self._loaded.clear()
+

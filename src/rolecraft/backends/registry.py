@@ -18,6 +18,7 @@ _REGISTRY: dict[str, Factory] = {}
 _BUILTIN_MODULES = {
     "llama_cpp": "rolecraft.backends.llama_cpp",
     "openai_compat": "rolecraft.backends.openai_compat",
+    "transformers": "rolecraft.backends.transformers_hf",
 }
 
 

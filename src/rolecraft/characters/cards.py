@@ -67,7 +67,7 @@ _V2_STR_FIELDS = (
 _V2_FIELDS = {"name", *_V2_STR_FIELDS, "alternate_greetings", "tags", "extensions", "character_book"}
 _V3_ONLY_FIELDS = {"assets", "nickname", "group_only_greetings", "creation_date", "modification_date"}
 _EXT_STR_FIELDS = ("appearance", "background", "speech_style")
-_EXT_FIELDS = {*_EXT_STR_FIELDS, "relationships", "catchphrases", "voice", "expressions"}
+_EXT_FIELDS = {*_EXT_STR_FIELDS, "relationships", "catchphrases", "voice", "expressions", "adapter"}
 _BOOK_FIELDS = {"name", "description", "scan_depth", "token_budget", "recursive_scanning", "extensions", "entries"}
 _ENTRY_BOOLS = ("case_sensitive", "constant", "selective")
 _ENTRY_STRS = ("name", "comment", "position")
@@ -259,6 +259,7 @@ def _our_extension(extensions: _Fields) -> dict[str, Any]:
     values["relationships"] = ours.text_map("relationships")
     values["catchphrases"] = ours.strings("catchphrases")
     values["voice"] = ours.opt_string("voice")
+    values["adapter"] = ours.opt_string("adapter")
     values["expressions"] = ours.text_map("expressions")
     residual = ours.unknown(_EXT_FIELDS)
     if residual:
@@ -387,6 +388,8 @@ def _export_extensions(c: Character, stash: dict[str, Any] | None) -> dict[str, 
         ours["catchphrases"] = list(c.catchphrases)
     if c.voice is not None:
         ours["voice"] = c.voice
+    if c.adapter is not None:
+        ours["adapter"] = c.adapter
     from_assets = _emotions(c.assets)
     expressions = {k: v for k, v in c.expressions.items() if from_assets.get(k) != v}
     if expressions:

@@ -91,6 +91,9 @@ class Character(BaseModel):
     character_version: str = ""
     creator_notes: str = ""
     voice: str | None = Field(None, description="TTS voice id for this character.")
+    adapter: str | None = Field(
+        None, description="LoRA adapter this character speaks through (a .gguf for llama_cpp, a PEFT folder for "
+        "transformers); relative paths are resolved against <home>/adapters.")
     expressions: dict[str, str] = Field(default_factory=dict, description="Expression label → sprite asset URI.")
     character_book: Lorebook | None = None
     assets: list[Asset] = Field(default_factory=list)

@@ -36,9 +36,9 @@ def main(ctx: click.Context, **given: object) -> None:
 
 
 def _register() -> None:
-    from rolecraft.cli import characters, chat, eval, keys, models, personas, serve, sessions
+    from rolecraft.cli import characters, chat, data, eval, keys, models, personas, serve, sessions, train
 
-    for module in (chat, characters, sessions, personas, models, serve, keys, eval):
+    for module in (chat, characters, sessions, personas, models, serve, keys, eval, data, train):
         main.add_command(module.command)
 
 

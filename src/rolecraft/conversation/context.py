@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from rolecraft.characters.macros import expand_macros
 from rolecraft.characters.model import Character
@@ -52,6 +52,14 @@ class Memory:
                 "summary": {"text": self.summary, "upto": self.summary_upto}}
 
 
+class Said(Protocol):
+    """A line of the conversation as lorebook scanning needs it (StoredMessage fits)."""
+
+    role: str
+    name: str
+    content: str
+
+
 class Lore:
     """The lorebooks of one session, compiled once."""
 
@@ -62,7 +70,7 @@ class Lore:
         self.warnings: list[str] = []
 
 
-def gather(settings: Settings, character: Character, user: str, history: Sequence[StoredMessage],
+def gather(settings: Settings, character: Character, user: str, history: Sequence[Said],
            user_text: str | None, memory: Memory, lore: Lore, count_tokens: Any) -> Insertions:
     """The Insertions for the next reply."""
     extras = Insertions(summary=memory.summary)

@@ -6,9 +6,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from rolecraft.backends import Backend, create_backend
-from rolecraft.characters.io import load_character_file
 from rolecraft.characters.model import Character
-from rolecraft.characters.samples import sample_paths
 from rolecraft.conversation.group import GroupSession
 from rolecraft.conversation.services import Services
 from rolecraft.conversation.session import ChatSession
@@ -31,7 +29,7 @@ class Engine(Services):
         self.settings.home.mkdir(parents=True, exist_ok=True)
         self.store = Store(self.settings.db_url)
         self._backend = backend
-        self.install_samples()
+        self.store.install_samples()
 
     @property
     def backend(self) -> Backend:
@@ -61,12 +59,6 @@ class Engine(Services):
         from rolecraft.memory.vectors import VectorMemory
 
         return VectorMemory(self.store, embeddings.embed)
-
-    def install_samples(self) -> None:
-        """Put the bundled sample characters in the store once (user edits are not overwritten)."""
-        for path in sample_paths():
-            if not self.store.has_character(path.stem):
-                self.store.put_character(load_character_file(path), char_id=path.stem, source="sample")
 
     def character(self, char_id: str) -> Character:
         return self.store.get_character(char_id)

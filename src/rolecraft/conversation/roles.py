@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from rolecraft.backends.base import SamplingParams
 from rolecraft.characters.model import Character
@@ -43,7 +44,18 @@ def sampling_for(
         boost_strength=settings.catchphrase_bias,
         banned_phrases=[*DEFAULT_BANNED, *settings.banned_phrases],
         cache_key=cache_key,
+        adapter=adapter_for(settings, character),
     )
     for key, value in overrides.items():
         setattr(params, key, value)
     return params
+
+
+def adapter_for(settings: Settings, character: Character) -> str | None:
+    """The LoRA adapter `character` speaks through: its card's, else the configured default, else none.
+    A relative path means a file or folder under <home>/adapters."""
+    name = character.adapter or settings.adapter
+    if not name:
+        return None
+    path = Path(name).expanduser()
+    return str(path if path.is_absolute() else settings.home / "adapters" / path)

@@ -202,20 +202,38 @@ def _charactereval_turns(row: dict, profiles: dict) -> tuple[list[tuple[str, str
     return turns, role, _profile_text(profiles[role])
 
 
-def _row_samples(row: Any, index: int, fmt: str, name: str, *, profiles: dict, images: Path, turn_mode: str,
-                 default: str | None) -> list[DialogueSample]:
+@dataclass(frozen=True)
+class Conversation:
+    """One row as a whole dialogue: turns as (user|assistant, text), whose replies they are, and its picture."""
+
+    turns: list[tuple[str, str]]
+    character: str
+    profile: str
+    image: Path | None
+    other: str
+
+
+def row_conversation(row: Any, fmt: str, *, images: Path, default: str | None = None,
+                     profiles: dict | None = None) -> Conversation:
+    """A row of a known format as one whole dialogue; a `RowError` names why it cannot be used.
+    `default` is the character for rows that name none ("Assistant" when that is None too)."""
     if not isinstance(row, dict):
         raise RowError("row is not a JSON object")
     if fmt == "charactereval":
-        turns, character, profile = _charactereval_turns(row, profiles)
+        turns, character, profile = _charactereval_turns(row, profiles or {})
     else:
         turns, character, profile = _conversation_turns(row, fmt, default)
-    image = _row_image(row, fmt, images)
+    return Conversation(turns, character, profile, _row_image(row, fmt, images),
+                        str(row.get("other_role") or "the user"))
+
+
+def _row_samples(row: Any, index: int, fmt: str, name: str, *, profiles: dict, images: Path, turn_mode: str,
+                 default: str | None) -> list[DialogueSample]:
+    talk = row_conversation(row, fmt, images=images, default=default, profiles=profiles)
     base = str(row.get("id", index))
-    other = str(row.get("other_role") or "the user")
-    return [DialogueSample(f"{name}:{base}:{len(history)}", f"{name}#{index}", character, profile, history, user,
-                           reference, image, other)
-            for history, user, reference in _split(turns, turn_mode)]
+    return [DialogueSample(f"{name}:{base}:{len(history)}", f"{name}#{index}", talk.character, talk.profile,
+                           history, user, reference, talk.image, talk.other)
+            for history, user, reference in _split(talk.turns, turn_mode)]
 
 
 def _load_profiles(path: Path | None) -> dict:

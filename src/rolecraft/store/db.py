@@ -115,6 +115,15 @@ class Store(LibraryMixin):
             character = character_from_card(row.card, source=f"stored character {char_id}")
             return character.model_copy(update={"avatar": row.avatar})
 
+    def install_samples(self) -> None:
+        """Put the bundled sample characters in the library once (user edits are not overwritten)."""
+        from rolecraft.characters.io import load_character_file
+        from rolecraft.characters.samples import sample_paths
+
+        for path in sample_paths():
+            if not self.has_character(path.stem):
+                self.put_character(load_character_file(path), char_id=path.stem, source="sample")
+
     def has_character(self, char_id: str) -> bool:
         with self._tx() as db:
             return db.get(CharacterRow, char_id) is not None

@@ -1,0 +1,81 @@
+"""A model's chat template rendered once, the same way for chat and for training.
+
+Inference reads `ids(messages)`; training reads `training_ids(messages)`, whose
+prompt part is that very token list, plus a loss mask that is 1 only on the
+assistant's turns (their text and the end-of-turn marker the model must learn
+to emit). Templates are Hugging Face Jinja chat templates, rendered with the
+options transformers and llama.cpp use.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from rolecraft.errors import RolecraftError
+from rolecraft.messages import Message
+
+CHATML = (
+    "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def _tojson(value: Any, ensure_ascii: bool = False, indent: int | None = None, separators: Any = None,
+            sort_keys: bool = False) -> str:
+    return json.dumps(value, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
+
+
+def _raise(message: str) -> None:
+    raise RolecraftError(f"the model's chat template refused the conversation: {message}",
+                         code="invalid_messages", param="messages")
+
+
+class ChatTemplate:
+    """Renders messages with a Jinja chat template and tokenizes them with `encode`
+    (which must parse special tokens written in the text, and add BOS when the model wants it)."""
+
+    def __init__(self, source: str | None, encode: Callable[[str], list[int]], *, bos: str = "",
+                 eos: str = "") -> None:
+        import jinja2
+        import jinja2.ext
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+        env = ImmutableSandboxedEnvironment(loader=jinja2.BaseLoader(), trim_blocks=True, lstrip_blocks=True,
+                                            extensions=[jinja2.ext.loopcontrols])
+        env.filters["tojson"] = _tojson
+        env.globals.update(raise_exception=_raise, strftime_now=lambda f: datetime.now().strftime(f))
+        self.source = source or CHATML
+        self._template = env.from_string(self.source)
+        self.encode, self.bos, self.eos = encode, bos, eos
+
+    def text(self, messages: Sequence[Message], *, generation_prompt: bool = True) -> str:
+        """The prompt text; with `generation_prompt` it ends where the assistant's reply begins."""
+        return self._template.render(messages=[m.as_dict() for m in messages], bos_token=self.bos,
+                                     eos_token=self.eos, add_generation_prompt=generation_prompt)
+
+    def ids(self, messages: Sequence[Message], *, generation_prompt: bool = True) -> list[int]:
+        """Token ids of `text(...)`: exactly what the model reads."""
+        return self.encode(self.text(messages, generation_prompt=generation_prompt))
+
+    def training_ids(self, messages: Sequence[Message]) -> tuple[list[int], list[int]]:
+        """Ids of the whole conversation and a mask that is 1 on the assistant's turns only.
+
+        Each assistant turn starts where the prompt for it (with the generation prompt)
+        ends, and runs to the end of the conversation rendered through that turn.
+        """
+        full = self.ids(messages, generation_prompt=False)
+        mask = [0] * len(full)
+        for index, message in enumerate(messages):
+            if message.role != "assistant":
+                continue
+            prompt = self.ids(messages[:index], generation_prompt=True)
+            through = self.ids(messages[: index + 1], generation_prompt=False)
+            if full[: len(prompt)] != prompt or full[: len(through)] != through:
+                raise RolecraftError("this chat template does not render a conversation as a prefix of its "
+                                     "continuation, so the character's turns cannot be masked for training",
+                                     code="unsupported_template", param="model")
+            mask[len(prompt): len(through)] = [1] * (len(through) - len(prompt))
+        return full, mask

@@ -1,0 +1,1 @@
+"""Fine-tuning role-play models: training data, one renderer shared with chat, LoRA SFT and DPO, export."""

@@ -1,0 +1,86 @@
+"""Checkpoints that are either whole or absent: written to a hidden folder, then renamed into place.
+
+A checkpoint holds the LoRA adapter (PEFT format), the optimiser, scheduler and
+random-number states, and the step it was taken at. A crash or a full disk
+while writing leaves the previous checkpoints untouched; resuming picks the
+newest complete one.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import random
+import shutil
+from pathlib import Path
+from typing import Any
+
+from rolecraft.errors import RolecraftError
+
+STATE_FILE = "trainer_state.pt"
+META_FILE = "rolecraft.json"
+
+
+def _folder(root: Path, step: int) -> Path:
+    return root / "checkpoints" / f"step-{step:07d}"
+
+
+def write_atomic(final: Path, fill: Any) -> Path:
+    """Create folder `final` by calling `fill(tmp_folder)` and renaming; on failure remove the partial folder."""
+    tmp = final.with_name(f".tmp-{final.name}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        fill(tmp)
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        reason = "the disk is full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
+        raise RolecraftError(f"cannot write {final}: {reason}; earlier checkpoints are kept", code="write_failed",
+                             param="out") from exc
+    return final
+
+
+def save(root: Path, step: int, model: Any, trainer_state: dict[str, Any], meta: dict[str, Any], keep: int) -> Path:
+    """Write checkpoint `step` under `root`/checkpoints and prune the oldest beyond `keep`."""
+    import torch
+
+    def fill(folder: Path) -> None:
+        model.save_pretrained(str(folder))
+        rng = {"python": random.getstate(), "torch": torch.get_rng_state()}
+        torch.save({**trainer_state, "step": step, "rng": rng}, folder / STATE_FILE)
+        (folder / META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+
+    path = write_atomic(_folder(root, step), fill)
+    for old in complete(root)[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    return path
+
+
+def complete(root: Path) -> list[Path]:
+    """Finished checkpoints under `root`, oldest first."""
+    folder = root / "checkpoints"
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.glob("step-*") if (p / STATE_FILE).is_file() and (p / META_FILE).is_file())
+
+
+def load_state(path: Path) -> dict[str, Any]:
+    """The trainer state of a checkpoint; restores the random-number generators as a side effect."""
+    import torch
+
+    try:
+        state = torch.load(path / STATE_FILE, weights_only=False)
+    except (OSError, RuntimeError, EOFError) as exc:
+        raise RolecraftError(f"checkpoint {path} is unreadable ({exc}); delete it to start over",
+                             code="invalid_checkpoint", param="out") from exc
+    random.setstate(state["rng"]["python"])
+    torch.set_rng_state(state["rng"]["torch"])
+    return state
+
+
+def read_meta(path: Path) -> dict[str, Any]:
+    return json.loads((path / META_FILE).read_text(encoding="utf-8"))
