@@ -54,7 +54,8 @@ class Settings(BaseSettings):
     )
     adapter: str | None = Field(
         None, description="LoRA adapter for every character without its own: a .gguf (llama_cpp) or a PEFT "
-        "folder (transformers); relative paths are resolved against <home>/adapters.",
+        "folder (transformers); relative paths are resolved against <home>/adapters; 'off' disables all "
+        "adapters, cards' included (the base model, for comparisons).",
     )
     device: str = Field("auto", description="transformers: torch device (auto, cpu, cuda, cuda:1, mps).")
     vision: bool = Field(False, description="openai_compat: the server's model reads images (send image_url parts).")

@@ -32,12 +32,13 @@ def _sample(greeting: str, *exchanges: tuple[str, str]) -> TrainingSample:
 def test_prompt_equals_the_chat_api_prompt(backend, settings: Settings) -> None:
     engine = Engine(settings, backend=backend)
     ember = engine.character("ember")
-    sample = _sample("Welcome, traveller.", ("Hi!", "Sparks fly. Sit down."), ("What is that sword?", "My best."))
+    sample = _sample("Welcome, traveller.", ("Hi!", "Sparks fly. Sit down."), ("Is Kettle Pass open?", "My best."))
     renderer = Renderer(backend, lambda cid: engine.character(cid), settings)
     encoded = renderer.encode(sample)
     history = [Message(t.role, t.content) for t in sample.messages[:-1]]
-    plan = character_plan(backend, ember, history, user="Kai", reply_tokens=settings.max_tokens)
+    plan = character_plan(settings, backend, ember, history, user="Kai", reply_tokens=settings.max_tokens)
     assert encoded.ids[: encoded.prompt_len] == backend.prompt_tokens(plan.messages)
+    assert any(m.kind == "late" and "high mountain road" in m.content for m in plan.messages)  # card lorebook hit
     reply = backend.tokenize("My best.")
     assert encoded.ids[encoded.prompt_len: encoded.prompt_len + len(reply)] == reply
 

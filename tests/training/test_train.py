@@ -118,15 +118,16 @@ def test_resume_continues_from_the_last_checkpoint(trained: dict, tmp_path: Path
     assert [r["step"] for r in again.run.history] == [3]
 
 
-def test_dpo_prefers_the_chosen_reply(trained: dict, tmp_path: Path) -> None:
+def test_dpo_from_the_sft_adapter_prefers_the_chosen_reply(trained: dict, tmp_path: Path) -> None:
     pairs = [PreferencePair(id=f"p{i}", character="pip", messages=[{"role": "user", "content": u}], chosen=a,
                             rejected="As an AI language model, I can help with that.")
              for i, (u, a) in enumerate(LINES[:4])]
     write_jsonl(tmp_path / "pairs.jsonl", pairs)
     cfg = TrainConfig(data=tmp_path / "pairs.jsonl", eval_data=tmp_path / "pairs.jsonl", out=tmp_path / "dpo",
-                      max_steps=3, batch_size=2, max_length=512, learning_rate=3e-3, beta=0.5)
+                      max_steps=3, batch_size=2, max_length=512, learning_rate=3e-3, beta=0.5,
+                      init_adapter=trained["out"] / "adapter")
     done = train_dpo(Settings(home=trained["home"], n_threads=2), cfg, progress=False)
-    assert done.eval_before == pytest.approx(0.6931, abs=1e-3)  # log 2: the adapter starts as a no-op
+    assert done.eval_before == pytest.approx(0.6931, abs=1e-3)  # log 2: the policy starts as the reference
     assert done.eval_after < done.eval_before
     assert "reward_accuracy" in done.run.history[-1]
     assert done.gguf is not None and done.gguf.is_file()

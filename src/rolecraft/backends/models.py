@@ -76,7 +76,7 @@ def resolve_gguf(spec: str, *, offline: bool | None = None, cache_dir: Path | No
     """
     spec = spec.strip()
     if spec.startswith(HUB_PREFIX):
-        return _from_hub(spec.removeprefix(HUB_PREFIX), offline=_offline(offline), cache_dir=cache_dir)
+        return _from_hub(spec.removeprefix(HUB_PREFIX), offline=hub_offline(offline), cache_dir=cache_dir)
     if spec in BUNDLED:
         return _bundled(BUNDLED[spec])
     return check_gguf(Path(spec).expanduser())
@@ -97,7 +97,7 @@ def check_gguf(path: Path) -> Path:
     return path
 
 
-def _offline(explicit: bool | None) -> bool:
+def hub_offline(explicit: bool | None) -> bool:
     if explicit is not None:
         return explicit
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}

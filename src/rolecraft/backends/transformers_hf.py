@@ -26,7 +26,7 @@ import numpy as np
 
 from rolecraft.backends.base import Backend, Capabilities, SamplingParams, StreamEvent
 from rolecraft.backends.constraints import RoleLogits, phrase_token_seqs
-from rolecraft.backends.models import BUNDLED, HUB_PREFIX, _offline, resolve_gguf
+from rolecraft.backends.models import BUNDLED, HUB_PREFIX, hub_offline, resolve_gguf
 from rolecraft.backends.registry import register
 from rolecraft.errors import RolecraftError, missing_extra
 from rolecraft.messages import Message
@@ -116,7 +116,7 @@ def load_pretrained(settings: Settings, device: Any, dtype: Any) -> tuple[Any, A
     try:
         return load(local_only=True)
     except OSError as exc:
-        if _offline(None):
+        if hub_offline(None):
             raise _unavailable(settings.model, "offline mode is on (HF_HUB_OFFLINE)", exc) from exc
     try:
         return load(local_only=False)

@@ -37,7 +37,7 @@ def _report(trained: Trained) -> None:
     click.echo(f"adapter (PEFT): {run.adapter}")
     if trained.gguf is not None:
         click.echo(f"adapter (llama.cpp GGUF): {trained.gguf}")
-        click.echo(f"chat with it: rolecraft --adapter {trained.gguf} chat")
+        click.echo(f"chat with it: rolecraft --adapter {trained.gguf.resolve()} chat")
 
 
 def _attach(settings: Settings, char_id: str, trained: Trained) -> None:
@@ -46,11 +46,16 @@ def _attach(settings: Settings, char_id: str, trained: Trained) -> None:
     if adapter is None:
         raise RolecraftError("no adapter for the llama_cpp backend was exported (the base is not a GGUF)",
                              code="invalid_option", param="character")
+    set_adapter(settings, char_id, adapter)
+
+
+def set_adapter(settings: Settings, char_id: str, adapter: Path | None) -> None:
     store = Store(settings.db_url)
+    store.install_samples()
     character = store.get_character(char_id)
-    store.put_character(character.model_copy(update={"adapter": str(adapter.resolve())}), char_id=char_id,
-                        source="import")
-    click.echo(f"{character.name} ({char_id}) now speaks through {adapter}")
+    path = str(adapter.resolve()) if adapter is not None else None
+    store.put_character(character.model_copy(update={"adapter": path}), char_id=char_id, source="import")
+    click.echo(f"{character.name} ({char_id}) now speaks through {path or 'the base model'}")
 
 
 @click.group("train")
@@ -113,3 +118,13 @@ def export(ctx: click.Context, adapter: Path, gguf_out: Path | None, merged: Pat
         click.echo(f"wrote {lora_to_gguf(adapter, gguf_out)}")
     if merged is not None:
         click.echo(f"wrote {export_merged(ctx.find_root().obj, adapter, merged, base)}")
+
+
+@command.command("attach")
+@click.argument("char_id")
+@click.argument("adapter", required=False, type=click.Path(exists=True, path_type=Path))
+@click.pass_context
+def attach(ctx: click.Context, char_id: str, adapter: Path | None) -> None:
+    """Make library character CHAR_ID speak through ADAPTER (.gguf for llama_cpp, a PEFT folder for
+    transformers); without ADAPTER, back to the base model."""
+    set_adapter(ctx.find_root().obj, char_id, adapter)

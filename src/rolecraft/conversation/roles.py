@@ -9,6 +9,7 @@ from rolecraft.backends.base import SamplingParams
 from rolecraft.characters.model import Character
 from rolecraft.settings import Settings
 
+ADAPTERS_OFF = "off"
 DEFAULT_BANNED = (
     "As an AI",
     "as an AI language model",
@@ -52,8 +53,10 @@ def sampling_for(
 
 
 def adapter_for(settings: Settings, character: Character) -> str | None:
-    """The LoRA adapter `character` speaks through: its card's, else the configured default, else none.
-    A relative path means a file or folder under <home>/adapters."""
+    """The LoRA adapter `character` speaks through: its card's, else the configured default, else none;
+    the setting "off" turns every adapter off. A relative path means a file or folder under <home>/adapters."""
+    if settings.adapter == ADAPTERS_OFF:
+        return None
     name = character.adapter or settings.adapter
     if not name:
         return None

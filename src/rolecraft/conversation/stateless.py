@@ -2,8 +2,9 @@
 
 Clients of an OpenAI-compatible API often keep the history themselves and send
 all of it every time. For a character, `character_plan` builds the prompt the
-same way a stored session would (card definition first, then the history, then
-post-history instructions, within the token budget); the client's leading
+same way a stored session would (card definition first, lorebook entries the
+conversation triggers, the history, post-history instructions, within the token
+budget; `dialogue_plan` is that shared core, also used to render training data); the client's leading
 system messages go right after the card definition, where they stay part of the
 stable prefix. For a bare base model the messages pass through unchanged.
 `Reply` streams one answer and keeps what a caller needs afterwards (finish
@@ -15,9 +16,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rolecraft.backends.base import Backend, SamplingParams, StreamEvent
+from rolecraft.conversation.context import Lore, Memory, gather
 from rolecraft.conversation.reply import strip_speaker
 from rolecraft.errors import RolecraftError
 from rolecraft.messages import Message
@@ -36,9 +39,29 @@ def _split_instructions(messages: Sequence[Message]) -> tuple[list[Message], lis
     return list(messages[:cut]), list(messages[cut:])
 
 
+@dataclass(frozen=True)
+class Line:
+    """A line of a client-held conversation, as lorebook scanning reads it."""
+
+    role: str
+    name: str
+    content: str
+
+
+def dialogue_plan(settings: Settings, builder: ContextBuilder, character: Character, turns: Sequence[TurnInput], *,
+                  user: str, persona: str = "") -> PromptPlan:
+    """The prompt for `character`'s next reply after `turns`, as a stored session builds it minus what only a
+    stored session has (tracked state, summary, recalled memories): card, lorebook hits, author's note."""
+    said = [Line(t.role, user if t.role == "user" else character.name, t.content) for t in turns]
+    last = turns[-1].content if turns and turns[-1].role == "user" else None
+    extras = gather(settings, character, user, said[:-1] if last is not None else said, last, Memory(),
+                    Lore(character), lambda text: builder.cost(Message("system", text)))
+    return builder.build(character, user, list(turns), persona=persona, extras=extras)
+
+
 def character_plan(
-    backend: Backend, character: Character, messages: Sequence[Message], *, user: str, persona: str = "",
-    reply_tokens: int,
+    settings: Settings, backend: Backend, character: Character, messages: Sequence[Message], *, user: str,
+    persona: str = "", reply_tokens: int,
 ) -> PromptPlan:
     """The prompt for `character`'s reply to a client-held conversation that ends with the user's message."""
     instructions, history = _split_instructions(messages)
@@ -49,7 +72,8 @@ def character_plan(
     if instructions:
         extra = [Message("system", "\n\n".join(m.content for m in instructions), kind="client_system")]
     builder = ContextBuilder(backend, reply_tokens=reply_tokens + sum(map(backend.count_message, extra)))
-    plan = builder.build(character, user, [TurnInput(m.role, m.content) for m in history], persona=persona)
+    plan = dialogue_plan(settings, builder, character, [TurnInput(m.role, m.content) for m in history], user=user,
+                         persona=persona)
     if extra:
         plan.messages[1:1] = extra  # right after the card definition
         plan.prompt_tokens = backend.count_tokens(plan.messages)

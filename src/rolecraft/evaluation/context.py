@@ -204,7 +204,14 @@ class ProbeContext:
         return store.get_character(char_id)
 
     def dataset_character(self, sample: DialogueSample) -> str:
-        """Store a dataset's character (name + profile) under a stable id and return the id."""
+        """The library character a profile-less sample names (rolecraft training data names card ids),
+        else the dataset's character (name + profile) stored under a stable id."""
+        if not sample.profile:
+            try:
+                self.character(sample.character)
+                return sample.character
+            except RolecraftError:
+                pass
         char_id = f"ds-{digest(sample.character, sample.profile)}"
         store = self.engine().store
         if not store.has_character(char_id):

@@ -49,8 +49,8 @@ def character_job(engine: Engine, char_id: str, messages: list[Message], overrid
     """A character's reply to a client-held conversation; nothing is stored."""
     character = engine.character(char_id)
     reply_tokens = int(overrides.get("max_tokens", engine.settings.max_tokens))
-    plan = character_plan(engine.backend, character, messages, user=user, persona=engine.settings.persona,
-                          reply_tokens=reply_tokens)
+    plan = character_plan(engine.settings, engine.backend, character, messages, user=user,
+                          persona=engine.settings.persona, reply_tokens=reply_tokens)
     params = sampling_for(engine.settings, character, user, **overrides)
     params.stop = [*params.stop, *stops]
     reply = Reply(engine.backend, plan.messages, params, speaker=character.name)

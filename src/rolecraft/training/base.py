@@ -118,6 +118,9 @@ def load_base(settings: Settings, spec: str, max_length: int) -> Base:
 
 def _gguf_base(settings: Settings, spec: str, max_length: int) -> Base:
     from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # per-tensor dequantization bars; the trainer reports its own progress
 
     path = resolve_gguf(spec, cache_dir=settings.home / "hub")
     backend = create_backend(settings.model_copy(update={"backend": "llama_cpp", "model": str(path),

@@ -21,6 +21,9 @@ class TrainConfig(BaseModel):
     base: str | None = Field(
         None, description="Base model: bundled id, .gguf path (dequantized by transformers) or a Hugging Face "
         "folder/hub id [default: the configured --model].")
+    init_adapter: Path | None = Field(
+        None, description="Start from this trained PEFT adapter folder (e.g. an SFT run's adapter/) instead of a "
+        "fresh LoRA; for dpo it is also the reference model.")
     epochs: float = Field(1.0, gt=0, description="Passes over the training data.")
     max_steps: int | None = Field(None, ge=1, description="Stop after this many optimiser steps (overrides epochs).")
     learning_rate: float = Field(2e-4, gt=0, description="Peak learning rate (linear warm-up, then linear decay).")

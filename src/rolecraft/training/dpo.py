@@ -1,7 +1,8 @@
 """Direct preference optimisation: prefer the in-character reply over the bland or out-of-character one.
 
-The reference model is the base with the adapter switched off; its reply
-log-probabilities are computed once, before training, since they never change.
+The reference model is the model training starts from (the base, or the base
+with --init-adapter, e.g. an SFT adapter); its reply log-probabilities are
+computed once, before training, since they never change.
 """
 
 from __future__ import annotations
@@ -29,19 +30,18 @@ def _sums(model: Any, batch: list[Encoded]) -> Any:
 
 
 def with_reference(model: Any, pairs: list[tuple[Encoded, Encoded]], batch_size: int) -> list[Pair]:
-    """Attach reference log-probabilities (adapter disabled when the model has one)."""
-    import contextlib
-
+    """Attach the reference log-probabilities of `model` as it is now."""
     import torch
 
-    out = []
-    off = model.disable_adapter() if hasattr(model, "disable_adapter") else contextlib.nullcontext()
-    with torch.no_grad(), off:
+    out, was_training = [], model.training
+    model.eval()
+    with torch.no_grad():
         for start in range(0, len(pairs), batch_size):
             chunk = pairs[start:start + batch_size]
             scores = _sums(model, [c for c, _ in chunk] + [r for _, r in chunk]).tolist()
             n = len(chunk)
             out += [Pair(c, r, scores[i], scores[n + i]) for i, (c, r) in enumerate(chunk)]
+    model.train(was_training)
     return out
 
 

@@ -2,8 +2,8 @@
 
 The data order is a pure function of the seed and the step, so resuming from a
 checkpoint continues exactly where the run stopped. Accelerate places the model
-(CPU here; one or many GPUs, mixed precision or DeepSpeed under `accelerate
-launch`) without the loop knowing which.
+(CPU here; under `accelerate launch` one process per GPU, each taking its share
+of every step's micro-batches, with only the main process writing files).
 """
 
 from __future__ import annotations
@@ -75,6 +75,8 @@ def _peft_model(base: Base, cfg: TrainConfig, resume: Path | None) -> Any:
 
     if resume is not None:
         return PeftModel.from_pretrained(base.model, str(resume), is_trainable=True)
+    if isinstance(base.model, PeftModel):  # started from --init-adapter
+        return base.model
     config = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                         target_modules=cfg.target_modules, task_type="CAUSAL_LM", bias="none")
     try:
@@ -116,16 +118,10 @@ def _meta(base: Base, cfg: TrainConfig, objective: Objective) -> dict[str, Any]:
             "eval_items": len(objective.evals)}
 
 
-def run(base: Base, cfg: TrainConfig, objective: Objective, *, progress: bool = True,
-        log: Callable[[str], None] = print) -> RunResult:
-    """Train a LoRA adapter on `base` for `objective`; write checkpoints and the final adapter under cfg.out."""
+def _setup(base: Base, cfg: TrainConfig, objective: Objective, log: Callable[[str], None]) -> tuple[Any, ...]:
+    """The LoRA model, optimiser and schedule, restored from the newest checkpoint when resuming."""
     import torch
-    from accelerate import Accelerator
 
-    if not objective.train:
-        raise RolecraftError("no training items left after rendering", code="invalid_dataset", param="data")
-    torch.manual_seed(cfg.seed)
-    random.seed(cfg.seed)
     latest = checkpoints.complete(cfg.out)[-1] if cfg.resume and checkpoints.complete(cfg.out) else None
     if latest is not None:
         _check_resume(latest, base, objective)
@@ -141,8 +137,23 @@ def run(base: Base, cfg: TrainConfig, objective: Objective, *, progress: bool = 
         scheduler.load_state_dict(state["scheduler"])
         start = state["step"]
         log(f"resuming from {latest.name} (step {start} of {total})")
+    return model, optimizer, scheduler, start, total
+
+
+def run(base: Base, cfg: TrainConfig, objective: Objective, *, progress: bool = True,
+        log: Callable[[str], None] = print) -> RunResult:
+    """Train a LoRA adapter on `base` for `objective`; write checkpoints and the final adapter under cfg.out."""
+    import torch
+    from accelerate import Accelerator
+
+    if not objective.train:
+        raise RolecraftError("no training items left after rendering", code="invalid_dataset", param="data")
+    torch.manual_seed(cfg.seed)
+    random.seed(cfg.seed)
+    model, optimizer, scheduler, start, total = _setup(base, cfg, objective, log)
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
     model, optimizer = accelerator.prepare(model, optimizer)
+    meta = _meta(base, cfg, objective)
     result = RunResult(cfg.out, cfg.out / "adapter", total, start, 0.0, 0)
     began = time.perf_counter()
     for step, row in _steps(model, optimizer, scheduler, accelerator, cfg, objective, base, (start, total), progress):
@@ -151,13 +162,13 @@ def run(base: Base, cfg: TrainConfig, objective: Objective, *, progress: bool = 
             row["eval_loss"] = evaluate(model, objective, cfg, base)
         result.history.append(row)
         _append_metrics(cfg.out, row)
-        if step % cfg.save_every == 0 or step == total:
+        if (step % cfg.save_every == 0 or step == total) and accelerator.is_main_process:
             state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}
-            checkpoints.save(cfg.out, step, accelerator.unwrap_model(model), state, _meta(base, cfg, objective),
-                             cfg.keep_checkpoints)
+            checkpoints.save(cfg.out, step, accelerator.unwrap_model(model), state, meta, cfg.keep_checkpoints)
     result.wall_s = time.perf_counter() - began
     final = accelerator.unwrap_model(model)
-    checkpoints.write_atomic(result.adapter, lambda folder: _save_adapter(final, folder, _meta(base, cfg, objective)))
+    if accelerator.is_main_process:
+        checkpoints.write_atomic(result.adapter, lambda folder: _save_adapter(final, folder, meta))
     base.model = final
     return result
 
@@ -187,8 +198,9 @@ def _steps(model: Any, optimizer: Any, scheduler: Any, accelerator: Any, cfg: Tr
     bar = tqdm(total=total, initial=start, desc=f"train {objective.name}", disable=not progress, unit="step")
     for step in range(start + 1, total + 1):
         began, losses, tokens, extra = time.perf_counter(), [], 0, {}
+        world, rank = accelerator.num_processes, accelerator.process_index
         for micro in range((step - 1) * cfg.grad_accum, step * cfg.grad_accum):
-            batch = micro_batch(objective.train, cfg, micro)
+            batch = micro_batch(objective.train, cfg, micro * world + rank)
             with base.autocast():
                 loss, _, extra = objective.loss(model, batch)
             accelerator.backward(loss / cfg.grad_accum)

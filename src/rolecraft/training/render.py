@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rolecraft.characters.model import Character
-from rolecraft.conversation.context import Lore, Memory, gather
+from rolecraft.conversation.stateless import dialogue_plan
 from rolecraft.errors import RolecraftError
 from rolecraft.messages import Message
 from rolecraft.prompting import ContextBuilder, TurnInput
@@ -25,13 +25,6 @@ from rolecraft.settings import Settings
 from rolecraft.training.samples import PreferencePair, TrainingSample, Turn
 
 Lookup = Callable[[str], Character | None]
-
-
-@dataclass(frozen=True)
-class Line:
-    role: str
-    name: str
-    content: str
 
 
 @dataclass(frozen=True)
@@ -70,17 +63,8 @@ class Renderer:
 
     def prompt(self, sample: TrainingSample | PreferencePair, turns: list[Turn]) -> list[Message]:
         """The chat prompt for the character's reply after `turns` (which end with the user's)."""
-        character = self.character(sample)
-        texts = [user_content(t) if t.role == "user" else t.content for t in turns]
-        said = [Line(t.role, sample.user if t.role == "user" else character.name, text)
-                for t, text in zip(turns[:-1], texts[:-1], strict=True)]
-        last = texts[-1] if turns and turns[-1].role == "user" else None
-        if last is None and turns:
-            said.append(Line("assistant", character.name, texts[-1]))
-        extras = gather(self.settings, character, sample.user, said, last, Memory(), Lore(character),
-                        lambda text: self.builder.cost(Message("system", text)))
-        inputs = [TurnInput(t.role, text) for t, text in zip(turns, texts, strict=True)]
-        return self.builder.build(character, sample.user, inputs, extras=extras).messages
+        inputs = [TurnInput(t.role, user_content(t) if t.role == "user" else t.content) for t in turns]
+        return dialogue_plan(self.settings, self.builder, self.character(sample), inputs, user=sample.user).messages
 
     def encode(self, sample: TrainingSample) -> Encoded:
         """Ids and mask of a dialogue: the chat prompt for its last reply, then that reply."""

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rolecraft.characters.model import Character
+from rolecraft.errors import RolecraftError
 from rolecraft.settings import Settings
 from rolecraft.store.db import Store
 from rolecraft.training import loop
@@ -41,6 +42,8 @@ def library(settings: Settings) -> Callable[[str], Character | None]:
 def prepare(settings: Settings, cfg: TrainConfig) -> tuple[Base, Renderer]:
     base = load_base(settings, cfg.base or settings.model, cfg.max_length)
     base.use_precision(cfg.precision)
+    if cfg.init_adapter is not None:
+        base.model = start_from(base.model, cfg.init_adapter)
     renderer = Renderer(base.backend, library(settings), settings, max_tokens=cfg.max_length)
     return base, renderer
 
@@ -65,6 +68,17 @@ def train_dpo(settings: Settings, cfg: TrainConfig, *, progress: bool = True,
         objective = dpo_objective(with_reference(base.model, train, cfg.batch_size),
                                   with_reference(base.model, evals, cfg.batch_size), cfg.beta)
     return _finish(base, cfg, objective, progress, log)
+
+
+def start_from(model: Any, adapter: Path) -> Any:
+    """The base with a trained adapter loaded for further training."""
+    from peft import PeftModel
+
+    try:
+        return PeftModel.from_pretrained(model, str(adapter), is_trainable=True)
+    except (ValueError, OSError, RuntimeError) as exc:
+        raise RolecraftError(f"cannot start from adapter {adapter}: {exc}", code="invalid_adapter",
+                             param="init_adapter") from exc
 
 
 def _finish(base: Base, cfg: TrainConfig, objective: loop.Objective, progress: bool,

@@ -29,6 +29,7 @@ from rolecraft.evaluation.metrics import tokens
 from rolecraft.evaluation.similarity import OOC_PHRASES, OOCDetector, make_vectorizer
 from rolecraft.messages import Message
 from rolecraft.training.data import reasons
+from rolecraft.training.render import user_content
 from rolecraft.training.samples import PreferencePair, TrainingSample, Turn
 
 if TYPE_CHECKING:
@@ -140,8 +141,8 @@ def complete_sentences(text: str) -> str:
 def character_reply(engine: Engine, character: Character, messages: Sequence[Message], *, seed: int) -> str:
     """The character's next reply to a client-held dialogue, as a stateless chat request would get it."""
     settings = engine.settings
-    plan = character_plan(engine.backend, character, messages, user=settings.user_name, persona=settings.persona,
-                          reply_tokens=settings.max_tokens)
+    plan = character_plan(settings, engine.backend, character, messages, user=settings.user_name,
+                          persona=settings.persona, reply_tokens=settings.max_tokens)
     params = sampling_for(settings, character, settings.user_name, seed=seed)
     return _generate(Reply(engine.backend, plan.messages, params, speaker=character.name))
 
@@ -202,13 +203,9 @@ def synthesize(engine: Engine, char_id: str, *, n: int = 20, turns: int = 2, see
     return report
 
 
-def _said(turn: Turn) -> str:
-    return f"{turn.observation}\n{turn.content}" if turn.observation else turn.content
-
-
 def plain_reply(engine: Engine, prompt: Sequence[Turn], *, seed: int) -> str:
     """What the model says to the dialogue as a plain assistant, without any character card."""
-    messages = [Message("system", PLAIN_SYSTEM), *(Message(t.role, _said(t)) for t in prompt)]
+    messages = [Message("system", PLAIN_SYSTEM), *(Message(t.role, user_content(t)) for t in prompt)]
     return _generate(Reply(engine.backend, messages, plain_sampling(engine.settings, seed=seed)))
 
 

@@ -1,0 +1,28 @@
+"""Which LoRA adapter a character speaks through: its card's, the default, or none."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rolecraft.characters.cards import card_from_character, character_from_card
+from rolecraft.characters.model import Character
+from rolecraft.conversation.roles import adapter_for, sampling_for
+from rolecraft.settings import Settings
+
+
+def test_card_adapter_beats_the_default_and_off_beats_both(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, adapter="shared.gguf")
+    own = Character(name="Pip", adapter="/models/pip.gguf")
+    plain = Character(name="Bo")
+    assert adapter_for(settings, own) == "/models/pip.gguf"
+    assert adapter_for(settings, plain) == str(tmp_path / "adapters" / "shared.gguf")
+    assert adapter_for(Settings(home=tmp_path), plain) is None
+    off = Settings(home=tmp_path, adapter="off")
+    assert adapter_for(off, own) is None and sampling_for(off, own, "You").adapter is None
+    assert sampling_for(settings, own, "You").adapter == "/models/pip.gguf"
+
+
+def test_the_adapter_travels_in_the_card() -> None:
+    card = card_from_character(Character(name="Pip", adapter="pip.gguf"))
+    assert card["data"]["extensions"]["rolecraft"]["adapter"] == "pip.gguf"
+    assert character_from_card(card).adapter == "pip.gguf"
