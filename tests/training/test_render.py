@@ -94,3 +94,12 @@ def test_sample_longer_than_the_training_context_is_refused(backend, settings: S
     renderer = Renderer(backend, lambda cid: engine.character(cid), settings, max_tokens=600)
     with pytest.raises(RolecraftError, match="longer than the 600-token training context"):
         renderer.encode(sample)
+
+
+def test_only_flagged_assistant_messages_are_learned() -> None:
+    template = ChatTemplate(None, lambda text: [ord(c) for c in text])
+    messages = [Message("system", "card"), Message("user", "hi"), Message("assistant", "LORE", kind="lore"),
+                Message("assistant", "reply", kind="history")]
+    ids, mask = template.training_ids(messages, [m.kind == "history" for m in messages])
+    learned = "".join(chr(t) for t, m in zip(ids, mask, strict=True) if m)
+    assert learned == "reply<|im_end|>\n"

@@ -116,6 +116,13 @@ def test_resume_continues_from_the_last_checkpoint(trained: dict, tmp_path: Path
     again = train_sft(settings, cfg.model_copy(update={"max_steps": 3}), progress=False)
     assert again.run.resumed_from == 2
     assert [r["step"] for r in again.run.history] == [3]
+    rows = [json.loads(line)["step"] for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert rows == [1, 2, 3]
+    with pytest.raises(RolecraftError, match="different batch_size"):
+        train_sft(settings, cfg.model_copy(update={"max_steps": 4, "batch_size": 1}), progress=False)
+    fresh = train_sft(settings, cfg.model_copy(update={"max_steps": 1, "resume": False}), progress=False)
+    assert fresh.run.resumed_from == 0
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["step-0000001"]
 
 
 def test_dpo_from_the_sft_adapter_prefers_the_chosen_reply(trained: dict, tmp_path: Path) -> None:

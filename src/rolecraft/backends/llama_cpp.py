@@ -128,7 +128,7 @@ class LlamaCppBackend(Backend):
             raise RolecraftError(f"prompt of {len(tokens)} tokens does not fit the context of {self.context_size}",
                                  code="context_overflow", param="messages")
         max_tokens = min(params.max_tokens, self.context_size - len(tokens))
-        self._switch(params.cache_key, params.adapter)
+        self._switch(params.cache_key, self.adapters.version(params.adapter))
         processors = self._processors(params, len(tokens))
         chunks = self.llm.create_completion(
             prompt=tokens, max_tokens=max_tokens, temperature=params.temperature, top_p=params.top_p,
@@ -147,7 +147,7 @@ class LlamaCppBackend(Backend):
 
     def _stream_with_images(self, messages: Sequence[Message], params: SamplingParams) -> Iterator[StreamEvent]:
         """Pictures go through llama.cpp's multimodal chat handler (model + mmproj), which renders the prompt."""
-        self._switch(None, params.adapter)
+        self._switch(None, self.adapters.version(params.adapter))
         try:
             chunks = self.llm.create_chat_completion(
                 messages=[m.wire() for m in messages], max_tokens=params.max_tokens, temperature=params.temperature,
@@ -213,45 +213,62 @@ class LlamaCppBackend(Backend):
 
 
 class LoraAdapters:
-    """LoRA GGUF adapters loaded once each on the shared base model and switched per request."""
+    """LoRA GGUF adapters loaded once each on the shared base model and switched per request.
+
+    An adapter is known by its version, "path@mtime": retraining into the same file is
+    picked up at the next request, and the replaced handle is freed once it is off the context."""
 
     def __init__(self, llama_cpp: Any, llm: Any) -> None:
         self._lib, self._llm = llama_cpp, llm
-        self._loaded: dict[str, Any] = {}
+        self._loaded: dict[str, tuple[str, Any]] = {}  # path → (version, handle)
         self.active: str | None = None
 
-    def use(self, path: str | None) -> bool:
-        """Make `path` (None: no adapter) the active adapter; True when that changed the weights."""
-        if path == self.active:
+    @staticmethod
+    def version(path: str | None) -> str | None:
+        """The version of the adapter file at `path` (None for no adapter)."""
+        if path is None:
+            return None
+        try:
+            return f"{path}@{os.stat(path).st_mtime_ns}"
+        except OSError as exc:
+            raise RolecraftError(f"LoRA adapter not found: {path}", code="invalid_adapter", param="adapter") from exc
+
+    def use(self, version: str | None) -> bool:
+        """Make adapter `version` (None: no adapter) the active one; True when that changed the weights."""
+        if version == self.active:
             return False
         lib, ctx = self._lib, self._llm._ctx.ctx
-        if path is None:
+        stale = None
+        if version is None:
             lib.llama_set_adapters_lora(ctx, None, 0, None)
         else:
-            handles = (lib.llama_adapter_lora_p_ctypes * 1)(self._load(path))
-            if lib.llama_set_adapters_lora(ctx, handles, 1, (ctypes.c_float * 1)(1.0)) != 0:
+            path = version.rsplit("@", 1)[0]
+            stale = self._loaded.get(path) if self._loaded.get(path, (None,))[0] != version else None
+            handle = self._load(path, version)
+            if lib.llama_set_adapters_lora(ctx, (lib.llama_adapter_lora_p_ctypes * 1)(handle), 1,
+                                           (ctypes.c_float * 1)(1.0)) != 0:
                 raise RolecraftError(f"llama.cpp could not apply the LoRA adapter {path}", code="invalid_adapter",
                                      param="adapter")
-        self.active = path
+        if stale is not None:
+            lib.llama_adapter_lora_free(stale[1])
+        self.active = version
         return True
 
-    def _load(self, path: str) -> Any:
-        if path in self._loaded:
-            return self._loaded[path]
-        file = Path(path)
-        if not file.is_file():
-            raise RolecraftError(f"LoRA adapter not found: {path}", code="invalid_adapter", param="adapter")
-        handle = self._lib.llama_adapter_lora_init(self._llm.model, str(file).encode("utf-8"))
+    def _load(self, path: str, version: str) -> Any:
+        known = self._loaded.get(path)
+        if known is not None and known[0] == version:
+            return known[1]
+        handle = self._lib.llama_adapter_lora_init(self._llm.model, path.encode("utf-8"))
         if not handle:
             raise RolecraftError(f"{path} is not a LoRA GGUF for this model (llama.cpp refused it: not a LoRA "
                                  "adapter, or tensor names or shapes of another base model)", code="invalid_adapter",
                                  param="adapter")
         try:
-            self._check_base(file, handle)
+            self._check_base(Path(path), handle)
         except RolecraftError:
             self._lib.llama_adapter_lora_free(handle)
             raise
-        self._loaded[path] = handle
+        self._loaded[path] = (version, handle)
         return handle
 
     def _meta(self, handle: Any, key: str) -> str | None:
@@ -274,7 +291,7 @@ class LoraAdapters:
                                  + ", ".join(wrong), code="invalid_adapter", param="adapter")
 
     def close(self) -> None:
-        for handle in self._loaded.values():
+        for _, handle in self._loaded.values():
             self._lib.llama_adapter_lora_free(handle)
         self._loaded.clear()
 

@@ -11,9 +11,8 @@ import click
 from rolecraft.cli.options import build_model, model_options
 from rolecraft.errors import RolecraftError
 from rolecraft.settings import Settings
-from rolecraft.store.db import Store
 from rolecraft.training.config import TrainConfig
-from rolecraft.training.runs import Trained
+from rolecraft.training.runs import Trained, open_library
 
 
 def _config(recipe: Path | None, given: dict[str, Any]) -> TrainConfig:
@@ -49,9 +48,14 @@ def _attach(settings: Settings, char_id: str, trained: Trained) -> None:
     set_adapter(settings, char_id, adapter)
 
 
+def _check_character(settings: Settings, char_id: str | None) -> None:
+    """Fail before hours of training, not after, when --character names no library character."""
+    if char_id is not None:
+        open_library(settings).get_character(char_id)
+
+
 def set_adapter(settings: Settings, char_id: str, adapter: Path | None) -> None:
-    store = Store(settings.db_url)
-    store.install_samples()
+    store = open_library(settings)
     character = store.get_character(char_id)
     path = str(adapter.resolve()) if adapter is not None else None
     store.put_character(character.model_copy(update={"adapter": path}), char_id=char_id, source="import")
@@ -81,6 +85,7 @@ def sft(ctx: click.Context, recipe: Path | None, attach: str | None, quiet: bool
     from rolecraft.training.runs import train_sft
 
     settings = ctx.find_root().obj
+    _check_character(settings, attach)
     trained = train_sft(settings, _config(recipe, given), progress=not quiet, log=click.echo)
     _report(trained)
     if attach:
@@ -92,6 +97,7 @@ def dpo(ctx: click.Context, recipe: Path | None, attach: str | None, quiet: bool
     from rolecraft.training.runs import train_dpo
 
     settings = ctx.find_root().obj
+    _check_character(settings, attach)
     trained = train_dpo(settings, _config(recipe, given), progress=not quiet, log=click.echo)
     _report(trained)
     if attach:

@@ -192,9 +192,11 @@ class ProbeContext:
         return self._engines[key][0]
 
     def character(self, char_id: str) -> Character:
-        """A character of the run's store, copied once from the user's own database if needed."""
+        """A character of the run's store, copied once from the user's own database when it has it (the
+        user's edits of a bundled sample, e.g. an attached adapter, are what gets evaluated)."""
         store = self.engine().store
-        if not store.has_character(char_id) and self.user_db:
+        if self.user_db and f"copied:{char_id}" not in self.memo:
+            self.memo[f"copied:{char_id}"] = "1"
             user_store = Store(self.user_db)
             try:
                 if user_store.has_character(char_id):

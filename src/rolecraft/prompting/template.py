@@ -60,16 +60,19 @@ class ChatTemplate:
         """Token ids of `text(...)`: exactly what the model reads."""
         return self.encode(self.text(messages, generation_prompt=generation_prompt))
 
-    def training_ids(self, messages: Sequence[Message]) -> tuple[list[int], list[int]]:
-        """Ids of the whole conversation and a mask that is 1 on the assistant's turns only.
+    def training_ids(self, messages: Sequence[Message],
+                     learn: Sequence[bool] | None = None) -> tuple[list[int], list[int]]:
+        """Ids of the whole conversation and a mask that is 1 on the turns to learn from
+        (`learn`, default: every assistant message) and 0 elsewhere.
 
-        Each assistant turn starts where the prompt for it (with the generation prompt)
+        Each such turn starts where the prompt for it (with the generation prompt)
         ends, and runs to the end of the conversation rendered through that turn.
         """
         full = self.ids(messages, generation_prompt=False)
         mask = [0] * len(full)
+        learn = learn if learn is not None else [m.role == "assistant" for m in messages]
         for index, message in enumerate(messages):
-            if message.role != "assistant":
+            if not learn[index] or message.role != "assistant":
                 continue
             prompt = self.ids(messages[:index], generation_prompt=True)
             through = self.ids(messages[: index + 1], generation_prompt=False)

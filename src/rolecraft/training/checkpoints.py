@@ -27,21 +27,37 @@ def _folder(root: Path, step: int) -> Path:
 
 
 def write_atomic(final: Path, fill: Any) -> Path:
-    """Create folder `final` by calling `fill(tmp_folder)` and renaming; on failure remove the partial folder."""
-    tmp = final.with_name(f".tmp-{final.name}")
+    """Create folder `final` by calling `fill(tmp_folder)` and renaming it into place. The previous
+    `final` is moved aside first and deleted last, so at every moment one whole version exists."""
+    tmp, old = final.with_name(f".tmp-{final.name}"), final.with_name(f".old-{final.name}")
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     try:
+        tmp.mkdir(parents=True)
         fill(tmp)
         if final.exists():
-            shutil.rmtree(final)
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(final, old)
         os.replace(tmp, final)
-    except OSError as exc:
+    except Exception as exc:  # torch and safetensors report a full disk as RuntimeError or their own types
         shutil.rmtree(tmp, ignore_errors=True)
-        reason = "the disk is full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
-        raise RolecraftError(f"cannot write {final}: {reason}; earlier checkpoints are kept", code="write_failed",
-                             param="out") from exc
+        if old.exists() and not final.exists():
+            os.replace(old, final)
+        raise RolecraftError(f"cannot write {final}: {_reason(exc)}; earlier checkpoints are kept",
+                             code="write_failed", param="out") from exc
+    shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def _reason(exc: Exception) -> str:
+    if (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or "No space left" in str(exc):
+        return "the disk is full"
+    return (exc.strerror if isinstance(exc, OSError) else None) or str(exc) or type(exc).__name__
+
+
+def clear(root: Path) -> None:
+    """Forget an earlier run in `root` (its checkpoints and metrics) before starting afresh."""
+    shutil.rmtree(root / "checkpoints", ignore_errors=True)
+    (root / "metrics.jsonl").unlink(missing_ok=True)
 
 
 def save(root: Path, step: int, model: Any, trainer_state: dict[str, Any], meta: dict[str, Any], keep: int) -> Path:
@@ -74,13 +90,21 @@ def load_state(path: Path) -> dict[str, Any]:
 
     try:
         state = torch.load(path / STATE_FILE, weights_only=False)
-    except (OSError, RuntimeError, EOFError) as exc:
-        raise RolecraftError(f"checkpoint {path} is unreadable ({exc}); delete it to start over",
+        random.setstate(state["rng"]["python"])
+        torch.set_rng_state(state["rng"]["torch"])
+        missing = {"optimizer", "scheduler", "step"} - state.keys()
+        if missing:
+            raise KeyError(f"no {', '.join(sorted(missing))}")
+    except (OSError, RuntimeError, EOFError, KeyError, TypeError, ValueError) as exc:
+        raise RolecraftError(f"checkpoint {path} is unreadable ({exc!r}); delete it or use --no-resume",
                              code="invalid_checkpoint", param="out") from exc
-    random.setstate(state["rng"]["python"])
-    torch.set_rng_state(state["rng"]["torch"])
     return state
 
 
 def read_meta(path: Path) -> dict[str, Any]:
-    return json.loads((path / META_FILE).read_text(encoding="utf-8"))
+    """What a checkpoint or adapter folder records about its run (base model, recipe)."""
+    try:
+        return json.loads((path / META_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise RolecraftError(f"{path / META_FILE} is unreadable: {exc}", code="invalid_checkpoint",
+                             param="adapter") from exc

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from rolecraft.errors import RolecraftError
-from rolecraft.training.checkpoints import META_FILE, write_atomic
+from rolecraft.training.checkpoints import META_FILE, read_meta, write_atomic
 
 _LAYER = re.compile(r"(model\.layers\.\d+\.(?:self_attn|mlp)\.\w+)\.lora_([AB])\.weight$")
 PERMUTED_ARCHS = {"llama"}
@@ -31,10 +31,14 @@ def _adapter_parts(folder: Path) -> tuple[dict[str, Any], dict[str, Any], dict[s
     if not config_file.is_file() or not weights.is_file():
         raise RolecraftError(f"{folder} is not a PEFT LoRA adapter (adapter_config.json and "
                              "adapter_model.safetensors expected)", code="invalid_adapter", param="adapter")
-    config = json.loads(config_file.read_text(encoding="utf-8"))
-    meta_file = folder / META_FILE
-    meta = json.loads(meta_file.read_text(encoding="utf-8")) if meta_file.is_file() else {}
-    return config, load_file(str(weights)), meta
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+        int(config["r"]), float(config["lora_alpha"])
+        meta = read_meta(folder) if (folder / META_FILE).is_file() else {}
+        return config, load_file(str(weights)), meta
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise RolecraftError(f"{folder} is not a readable LoRA adapter: {exc!r}", code="invalid_adapter",
+                             param="adapter") from exc
 
 
 def _permute(rows: Any, heads: int) -> Any:
@@ -112,7 +116,11 @@ def merge(base_model: Any, adapter: Path, out: Path, tokenizer: Any = None) -> P
     """The base with the adapter folded in, saved as a safetensors model folder (plus tokenizer if given)."""
     from peft import PeftModel
 
-    merged = PeftModel.from_pretrained(base_model, str(adapter)).merge_and_unload()
+    try:
+        merged = PeftModel.from_pretrained(base_model, str(adapter)).merge_and_unload()
+    except (ValueError, RuntimeError, OSError, KeyError) as exc:
+        raise RolecraftError(f"cannot merge {adapter} into its base (not a PEFT adapter, or made for another "
+                             f"model): {exc}", code="invalid_adapter", param="adapter") from exc
     if getattr(merged, "hf_quantizer", None) is not None:  # a GGUF base was dequantized on load: plain weights now
         merged.hf_quantizer = None
         merged.config.__dict__.pop("quantization_config", None)

@@ -7,7 +7,8 @@ triggers, the author's note, the dialogue, post-history instructions: the same
 Tracked state, summaries and recalled memories are not part of training data. The ids come
 from the inference backend's `ChatTemplate`, so the prompt part of a training
 sequence is exactly the token list `rolecraft chat` feeds the model; the mask
-is 1 on every one of the character's turns and nowhere else.
+is 1 on every one of the character's turns (the dialogue's, not lorebook text
+placed in the assistant role) and nowhere else.
 """
 
 from __future__ import annotations
@@ -64,13 +65,21 @@ class Renderer:
     def prompt(self, sample: TrainingSample | PreferencePair, turns: list[Turn]) -> list[Message]:
         """The chat prompt for the character's reply after `turns` (which end with the user's)."""
         inputs = [TurnInput(t.role, user_content(t) if t.role == "user" else t.content) for t in turns]
-        return dialogue_plan(self.settings, self.builder, self.character(sample), inputs, user=sample.user).messages
+        try:
+            return dialogue_plan(self.settings, self.builder, self.character(sample), inputs, user=sample.user,
+                                 persona=self.settings.persona).messages
+        except RolecraftError as exc:
+            if exc.code != "context_overflow":
+                raise
+            raise RolecraftError(f"sample {sample.id!r}: {exc.message.split(';')[0]}; raise --max-length, or "
+                                 "shorten the card or the sample", code="sample_too_long", param="data") from exc
 
     def encode(self, sample: TrainingSample) -> Encoded:
         """Ids and mask of a dialogue: the chat prompt for its last reply, then that reply."""
         last = max(i for i, t in enumerate(sample.messages) if t.role == "assistant" and t.content.strip())
         prompt = self.prompt(sample, sample.messages[:last])
-        ids, mask = self.backend.template.training_ids([*prompt, Message("assistant", sample.messages[last].content)])
+        messages = [*prompt, Message("assistant", sample.messages[last].content, kind="history")]
+        ids, mask = self.backend.template.training_ids(messages, [m.kind == "history" for m in messages])
         prompt_len = len(self.backend.template.ids(prompt))
         self._check_length(sample.id, len(ids))
         return Encoded(sample.id, ids, mask, prompt_len)
@@ -81,7 +90,7 @@ class Renderer:
         prompt_ids = self.backend.template.ids(prompt)
         out = []
         for reply in (pair.chosen, pair.rejected):
-            ids, _ = self.backend.template.training_ids([*prompt, Message("assistant", reply)])
+            ids = self.backend.template.ids([*prompt, Message("assistant", reply)], generation_prompt=False)
             if ids[: len(prompt_ids)] != prompt_ids:
                 raise RolecraftError("the chat template changed the prompt when a reply was appended",
                                      code="unsupported_template", param="model")

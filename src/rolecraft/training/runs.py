@@ -31,11 +31,17 @@ class Trained:
     eval_after: float | None
 
 
-def library(settings: Settings) -> Callable[[str], Character | None]:
-    """Character lookup by library id (samples installed), None for names that are not cards."""
+def open_library(settings: Settings) -> Store:
+    """The character library (bundled samples installed) without loading a model."""
     settings.home.mkdir(parents=True, exist_ok=True)
     store = Store(settings.db_url)
     store.install_samples()
+    return store
+
+
+def library(settings: Settings) -> Callable[[str], Character | None]:
+    """Character lookup by library id, None for names that are not cards."""
+    store = open_library(settings)
     return lambda char_id: store.get_character(char_id) if store.has_character(char_id) else None
 
 
@@ -95,12 +101,11 @@ def _finish(base: Base, cfg: TrainConfig, objective: loop.Objective, progress: b
 
 def export_merged(settings: Settings, adapter: Path, out: Path, base_spec: str | None = None) -> Path:
     """The adapter folded into its base, saved as a safetensors folder."""
-    import json
-
+    from rolecraft.training.checkpoints import META_FILE, read_meta
     from rolecraft.training.export import merge
 
-    meta_file = adapter / "rolecraft.json"
-    spec = base_spec or (json.loads(meta_file.read_text())["base"] if meta_file.is_file() else settings.model)
+    recorded = read_meta(adapter).get("base") if (adapter / META_FILE).is_file() else None
+    spec = base_spec or recorded or settings.model
     base = load_base(settings, spec, 256)
     tokenizer = _tokenizer(base)
     base.backend.close()

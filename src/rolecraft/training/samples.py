@@ -77,7 +77,11 @@ def read_jsonl(path: Path, kind: type[Row]) -> list[Row]:
     """Every row of a training file; the first bad row stops with its line number and reason."""
     if not path.is_file():
         raise RolecraftError(f"training data not found: {path}", code="invalid_dataset", param="data")
-    rows = list(_parse(path, kind))
+    try:
+        rows = list(_parse(path, kind))
+    except UnicodeDecodeError as exc:
+        raise RolecraftError(f"{path} is not UTF-8 text: {exc.reason} at byte {exc.start}", code="invalid_dataset",
+                             param="data") from exc
     if not rows:
         raise RolecraftError(f"{path} holds no training samples", code="invalid_dataset", param="data")
     return rows
