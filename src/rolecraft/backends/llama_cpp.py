@@ -16,11 +16,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rolecraft.backends.base import Backend, Capabilities, SamplingParams, StreamEvent
+from rolecraft.backends.base import Capabilities, SamplingParams, StreamEvent
 from rolecraft.backends.constraints import RoleLogits, phrase_token_seqs
 from rolecraft.backends.kv_cache import SnapshotCache, capture, restore
 from rolecraft.backends.models import resolve_gguf
 from rolecraft.backends.registry import register
+from rolecraft.backends.templated import TemplatedBackend
 from rolecraft.errors import RolecraftError, missing_extra
 from rolecraft.messages import Message
 from rolecraft.prompting.template import ChatTemplate
@@ -47,7 +48,7 @@ def _vision_handler(settings: Settings) -> Any:
 
 
 @register("llama_cpp")
-class LlamaCppBackend(Backend):
+class LlamaCppBackend(TemplatedBackend):
     """A GGUF model run in-process by llama.cpp."""
 
     name = "llama_cpp"
@@ -69,14 +70,12 @@ class LlamaCppBackend(Backend):
             raise RolecraftError(f"cannot load model {self.model_path} (mmproj {settings.mmproj}): {exc}",
                                  code="model_load_failed", status=500, type="server_error") from exc
         self._llama_cpp = llama_cpp
-        self._last_prompt: tuple[tuple, list[int]] = ((), [])
         self._holder: tuple[str | None, str | None] = (None, None)
         self.adapters = LoraAdapters(llama_cpp, self.llm)
         self._parked_under: dict[str, str | None] = {}
         self._grammars: dict[str, Any] = {}
         self.snapshots = SnapshotCache(settings.kv_cache_mb << 20, settings.kv_disk_mb << 20, settings.home / "kv")
-        self.template = self._make_template()
-        self._overhead = self._message_overhead()
+        self.use_template(self._make_template())
 
     def _make_template(self) -> ChatTemplate:
         def encode(text: str) -> list[int]:
@@ -88,11 +87,6 @@ class LlamaCppBackend(Backend):
     def _token_text(self, token: int) -> str:
         return "" if token < 0 else self.llm._model.token_get_text(token)
 
-    def _message_overhead(self) -> int:
-        one = [Message("system", "x")]
-        two = [*one, Message("user", "x")]
-        return self.count_tokens(two) - self.count_tokens(one) - len(self.tokenize("x"))
-
     @property
     def context_size(self) -> int:
         return self.llm.n_ctx()
@@ -100,24 +94,6 @@ class LlamaCppBackend(Backend):
     def tokenize(self, text: str) -> list[int]:
         """Token ids of plain text (no special tokens added)."""
         return self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
-
-    def render(self, messages: Sequence[Message]) -> str:
-        return self.template.text(messages)
-
-    def prompt_tokens(self, messages: Sequence[Message]) -> list[int]:
-        """The exact token ids the model will read for `messages` (the last result is memoised:
-        the builder's final count and the generation that follows ask for the same prompt)."""
-        key = tuple((m.role, m.content) for m in messages)
-        if self._last_prompt[0] != key:
-            tokens = self.template.ids(messages)
-            self._last_prompt = (key, tokens)
-        return list(self._last_prompt[1])
-
-    def count_tokens(self, messages: Sequence[Message]) -> int:
-        return len(self.prompt_tokens(messages))
-
-    def count_message(self, message: Message) -> int:
-        return len(self.tokenize(message.content)) + self._overhead
 
     def stream(self, messages: Sequence[Message], params: SamplingParams) -> Iterator[StreamEvent]:
         if self.capabilities.images and any(m.images for m in messages):

@@ -24,10 +24,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rolecraft.backends.base import Backend, Capabilities, SamplingParams, StreamEvent
+from rolecraft.backends.base import Capabilities, SamplingParams, StreamEvent
 from rolecraft.backends.constraints import RoleLogits, phrase_token_seqs
 from rolecraft.backends.models import BUNDLED, HUB_PREFIX, hub_offline, resolve_gguf
 from rolecraft.backends.registry import register
+from rolecraft.backends.templated import TemplatedBackend
 from rolecraft.errors import RolecraftError, missing_extra
 from rolecraft.messages import Message
 from rolecraft.prompting.template import ChatTemplate
@@ -366,7 +367,7 @@ class AdapterSet:
 
 
 @register("transformers")
-class TransformersBackend(Backend):
+class TransformersBackend(TemplatedBackend):
     """A Hugging Face causal LM (folder, hub id, or dequantized GGUF) with per-request LoRA adapters."""
 
     name = "transformers"
@@ -401,12 +402,8 @@ class TransformersBackend(Backend):
         else:
             self._rng.manual_seed(settings.seed)
         source = tokenizer.chat_template if isinstance(getattr(tokenizer, "chat_template", None), str) else None
-        self.template = ChatTemplate(source, self._encode, bos=tokenizer.bos_token or "",
-                                     eos=tokenizer.eos_token or "")
-        self._last_prompt: tuple[tuple, list[int]] = ((), [])
-        one = [Message("system", "x")]
-        two = [*one, Message("user", "x")]
-        self._overhead = self.count_tokens(two) - self.count_tokens(one) - len(self.tokenize("x"))
+        self.use_template(ChatTemplate(source, self._encode, bos=tokenizer.bos_token or "",
+                                       eos=tokenizer.eos_token or ""))
 
     @property
     def model(self) -> Any:
@@ -428,22 +425,6 @@ class TransformersBackend(Backend):
     def tokenize(self, text: str) -> list[int]:
         """Token ids of plain text (no special tokens added or parsed)."""
         return list(self.tokenizer(text, add_special_tokens=False, split_special_tokens=True).input_ids)
-
-    def render(self, messages: Sequence[Message]) -> str:
-        return self.template.text(messages)
-
-    def prompt_tokens(self, messages: Sequence[Message]) -> list[int]:
-        """The exact token ids the model will read for `messages` (the last result is memoised)."""
-        key = tuple((m.role, m.content) for m in messages)
-        if self._last_prompt[0] != key:
-            self._last_prompt = (key, self.template.ids(messages))
-        return list(self._last_prompt[1])
-
-    def count_tokens(self, messages: Sequence[Message]) -> int:
-        return len(self.prompt_tokens(messages))
-
-    def count_message(self, message: Message) -> int:
-        return len(self.tokenize(message.content)) + self._overhead
 
     def stream(self, messages: Sequence[Message], params: SamplingParams) -> Iterator[StreamEvent]:
         if params.json_schema is not None:

@@ -80,28 +80,27 @@ def _train_command(name: str, help_text: str) -> Any:
     return decorate
 
 
-@_train_command("sft", "Supervised LoRA fine-tuning on the character's turns (TrainingSample JSONL).")
-def sft(ctx: click.Context, recipe: Path | None, attach: str | None, quiet: bool, **given: Any) -> None:
-    from rolecraft.training.runs import train_sft
+def _train(ctx: click.Context, objective: str, recipe: Path | None, attach: str | None, quiet: bool,
+           given: dict[str, Any]) -> None:
+    from rolecraft.training.runs import train_dpo, train_sft
 
     settings = ctx.find_root().obj
     _check_character(settings, attach)
-    trained = train_sft(settings, _config(recipe, given), progress=not quiet, log=click.echo)
+    train = train_sft if objective == "sft" else train_dpo
+    trained = train(settings, _config(recipe, given), progress=not quiet, log=click.echo)
     _report(trained)
     if attach:
         _attach(settings, attach, trained)
+
+
+@_train_command("sft", "Supervised LoRA fine-tuning on the character's turns (TrainingSample JSONL).")
+def sft(ctx: click.Context, recipe: Path | None, attach: str | None, quiet: bool, **given: Any) -> None:
+    _train(ctx, "sft", recipe, attach, quiet, given)
 
 
 @_train_command("dpo", "Preference LoRA training: chosen over rejected replies (PreferencePair JSONL).")
 def dpo(ctx: click.Context, recipe: Path | None, attach: str | None, quiet: bool, **given: Any) -> None:
-    from rolecraft.training.runs import train_dpo
-
-    settings = ctx.find_root().obj
-    _check_character(settings, attach)
-    trained = train_dpo(settings, _config(recipe, given), progress=not quiet, log=click.echo)
-    _report(trained)
-    if attach:
-        _attach(settings, attach, trained)
+    _train(ctx, "dpo", recipe, attach, quiet, given)
 
 
 @command.command("export")
