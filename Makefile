@@ -77,3 +77,4 @@ bench: install
 	$(PY) benchmarks/expression_accuracy.py
 	$(PY) benchmarks/server_load.py
 	$(PY) benchmarks/eval_throughput.py
+	$(PY) benchmarks/train_speed.py
