@@ -40,6 +40,13 @@ class Base:
             self.dtype = torch.bfloat16
             self.model.to(torch.bfloat16)
 
+    def to_accelerator(self) -> None:
+        """Put the model on the GPU when there is one, so reference passes and evals run there too."""
+        import torch
+
+        if torch.cuda.is_available():
+            self.model.to("cuda")
+
     def autocast(self) -> Any:
         """Mixed-precision context for forward passes (a no-op in float32)."""
         import contextlib

@@ -48,6 +48,7 @@ def library(settings: Settings) -> Callable[[str], Character | None]:
 def prepare(settings: Settings, cfg: TrainConfig) -> tuple[Base, Renderer]:
     base = load_base(settings, cfg.base or settings.model, cfg.max_length)
     base.use_precision(cfg.precision)
+    base.to_accelerator()
     if cfg.init_adapter is not None:
         base.model = start_from(base.model, cfg.init_adapter)
     renderer = Renderer(base.backend, library(settings), settings, max_tokens=cfg.max_length)

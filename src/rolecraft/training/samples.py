@@ -95,9 +95,14 @@ def _parse(path: Path, kind: type[Row]) -> Iterator[Row]:
             try:
                 yield kind.model_validate(json.loads(line))
             except (json.JSONDecodeError, ValidationError) as exc:
-                reason = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else exc.msg
+                reason = _why(exc.errors()[0]) if isinstance(exc, ValidationError) else exc.msg
                 raise RolecraftError(f"{path} line {number} is not a {kind.__name__}: {reason}",
                                      code="invalid_dataset", param="data") from exc
+
+
+def _why(error: dict) -> str:
+    where = ".".join(map(str, error["loc"]))
+    return f"{where}: {error['msg']}" if where else error["msg"]
 
 
 def write_jsonl(path: Path, rows: Iterable[BaseModel]) -> int:
