@@ -26,3 +26,18 @@ def test_the_adapter_travels_in_the_card() -> None:
     card = card_from_character(Character(name="Pip", adapter="pip.gguf"))
     assert card["data"]["extensions"]["rolecraft"]["adapter"] == "pip.gguf"
     assert character_from_card(card).adapter == "pip.gguf"
+
+
+def test_installed_adapters_are_named_like_vllm_lora_modules(tmp_path: Path) -> None:
+    from rolecraft.backends.models import adapter_name
+    from rolecraft.conversation.roles import installed_adapters
+
+    folder = tmp_path / "adapters"
+    (folder / "ember-peft").mkdir(parents=True)
+    (folder / "ember-peft" / "adapter_config.json").write_text("{}")
+    (folder / "ember.gguf").write_bytes(b"GGUF")
+    (folder / "notes.txt").write_text("not an adapter")
+    (folder / "empty").mkdir()
+    assert installed_adapters(Settings(home=tmp_path)) == {"ember": folder / "ember.gguf",
+                                                          "ember-peft": folder / "ember-peft"}
+    assert adapter_name("/x/ember.gguf") == "ember" and adapter_name("/x/ember-peft") == "ember-peft"

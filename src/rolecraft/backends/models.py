@@ -172,3 +172,10 @@ def _hub_unreachable(repo_id: str, filename: str, offline: bool) -> RolecraftErr
         status=503,
         type="server_error",
     )
+
+
+def adapter_name(adapter: str) -> str:
+    """The model name a server knows a LoRA adapter by: its file name without .gguf, or its folder name
+    (what vLLM's --lora-modules NAME=PATH and `rolecraft serve` list under /v1/models)."""
+    path = Path(adapter)
+    return path.stem if path.suffix == ".gguf" else path.name

@@ -11,6 +11,8 @@ adds them around it:
   (vLLM and llama-server `POST /tokenize`, llama-cpp-python `POST /extras/tokenize`);
 - top_k / repeat_penalty: sent in `extra_body`, which local servers read and strict ones may reject
   (then the request is retried once without the extras, and the server is remembered as plain).
+A character's LoRA adapter is asked for by name as the request's model, the way vLLM serves
+`--lora-modules NAME=PATH` (and `rolecraft serve` its <home>/adapters).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from functools import cached_property
 from typing import Any, Protocol
 
 from rolecraft.backends.base import Backend, Capabilities, SamplingParams, StreamEvent
+from rolecraft.backends.models import adapter_name
 from rolecraft.backends.registry import register
 from rolecraft.errors import RolecraftError, missing_extra
 from rolecraft.messages import Message
@@ -369,7 +372,7 @@ class OpenAICompatBackend(Backend):
 
     def _request(self, messages: Sequence[Message], params: SamplingParams) -> dict[str, Any]:
         request: dict[str, Any] = {
-            "model": self._info.model,
+            "model": adapter_name(params.adapter) if params.adapter else self._info.model,
             "messages": [to_wire(m) for m in messages],
             "max_tokens": params.max_tokens,
             "temperature": params.temperature,

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rolecraft.backends.base import SamplingParams
+from rolecraft.backends.models import adapter_name
 from rolecraft.characters.model import Character
 from rolecraft.settings import Settings
 
@@ -62,3 +63,14 @@ def adapter_for(settings: Settings, character: Character) -> str | None:
         return None
     path = Path(name).expanduser()
     return str(path if path.is_absolute() else settings.home / "adapters" / path)
+
+
+def installed_adapters(settings: Settings) -> dict[str, Path]:
+    """Adapters under <home>/adapters by name (file or folder name without extension): LoRA GGUF files,
+    and PEFT folders (adapter_config.json). The server offers them as models, as vLLM offers its LoRAs."""
+    folder = settings.home / "adapters"
+    if not folder.is_dir():
+        return {}
+    found = [p for p in folder.glob("*.gguf") if p.is_file()]
+    found += [p for p in folder.iterdir() if (p / "adapter_config.json").is_file()]
+    return dict(sorted((adapter_name(str(p)), p) for p in found))

@@ -4,7 +4,8 @@ Three modes, chosen by the request:
 - a stored session (X-Rolecraft-Session header, metadata.session_id, or user="session:<id>"):
   the last user message is the new turn; history comes from the store and the turn is stored;
 - a character id without a session: the client holds the history (stateless, nothing stored);
-- the base model id: the messages go to the model unchanged.
+- the base model id: the messages go to the model unchanged;
+- an adapter's name: the same, through that LoRA adapter (as vLLM serves --lora-modules).
 """
 
 from __future__ import annotations
@@ -83,6 +84,8 @@ def _job(state: ServerState, caller: Principal, target: Target, request: ChatCom
     if target.character_id is not None:
         user = (request.metadata or {}).get("user_name") or engine.settings.user_name
         return character_job(engine, target.character_id, messages, overrides, stops, user)
+    if target.adapter is not None:
+        overrides = {**overrides, "adapter": target.adapter}
     return base_model_job(engine, messages, overrides, stops)
 
 

@@ -8,9 +8,10 @@ from pydantic import BaseModel
 
 
 class ModelInfo(BaseModel):
-    """rolecraft-only: a character (talk to it by this id) or the bare base model."""
+    """rolecraft-only: a character (talk to it by this id), the bare base model, or the base model through
+    a LoRA adapter installed under <home>/adapters."""
 
-    kind: Literal["character", "base_model"]
+    kind: Literal["character", "base_model", "adapter"]
     name: str
 
 

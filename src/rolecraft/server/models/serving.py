@@ -1,7 +1,10 @@
-"""Which model ids exist: every stored character, and the base model this process runs.
+"""Which model ids exist: every stored character, the base model this process runs, and its adapters.
 
 A chat request's `model` is resolved here: a character id means role-play with
-that character, the base model id means the messages go to the model unchanged.
+that character (through the adapter its card names, if any), the base model id
+means the messages go to the model unchanged, and an adapter's name (a LoRA
+under <home>/adapters, listed like vLLM lists its --lora-modules) means the same
+through that adapter.
 """
 
 from __future__ import annotations
@@ -11,16 +14,18 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from rolecraft.conversation import Engine
+from rolecraft.conversation.roles import installed_adapters
 from rolecraft.errors import RolecraftError
 from rolecraft.server.models.protocol import Model, ModelInfo, ModelList
 
 
 @dataclass(frozen=True)
 class Target:
-    """What a `model` id names: a character (character_id set) or the bare base model."""
+    """What a `model` id names: a character (character_id set), or the base model, bare or through `adapter`."""
 
     id: str
     character_id: str | None
+    adapter: str | None = None
 
 
 def _epoch(moment: datetime) -> int:
@@ -37,7 +42,10 @@ def resolve(engine: Engine, model: str) -> Target:
         return Target(model, model)
     if model == base_model_id(engine):
         return Target(model, None)
-    raise RolecraftError(f"the model '{model}' does not exist: use a character id or the base model "
+    adapter = installed_adapters(engine.settings).get(model)
+    if adapter is not None:
+        return Target(model, None, str(adapter))
+    raise RolecraftError(f"the model '{model}' does not exist: use a character id, an adapter or the base model "
                          f"'{base_model_id(engine)}' (GET /v1/models lists them)",
                          code="model_not_found", status=404, param="model")
 
@@ -47,6 +55,9 @@ def list_models(engine: Engine) -> ModelList:
                     rolecraft=ModelInfo(kind="character", name=c.name)) for c in engine.store.list_characters()]
     models.append(Model(id=base_model_id(engine), created=0, owned_by="rolecraft",
                         rolecraft=ModelInfo(kind="base_model", name=base_model_id(engine))))
+    models += [Model(id=name, created=int(path.stat().st_mtime), owned_by="rolecraft",
+                     rolecraft=ModelInfo(kind="adapter", name=base_model_id(engine)))
+               for name, path in installed_adapters(engine.settings).items() if not engine.store.has_character(name)]
     return ModelList(data=models)
 
 

@@ -1,0 +1,72 @@
+"""LoRA adapters over the OpenAI API: `rolecraft serve` offers <home>/adapters as models (as vLLM offers
+--lora-modules), and the openai_compat backend asks for a character's adapter by that name."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from server_helpers import Server, assert_openai_error
+
+from rolecraft.backends import create_backend
+from rolecraft.backends.base import SamplingParams
+from rolecraft.backends.models import resolve_gguf
+from rolecraft.errors import RolecraftError
+from rolecraft.messages import Message
+from rolecraft.settings import Settings
+from rolecraft.training.base import gguf_identity
+from rolecraft.training.export import lora_to_gguf
+
+QUESTION = [Message("user", "Name three colours.")]
+
+
+def random_adapter(folder: Path, out: Path) -> Path:
+    """A LoRA on every value projection of the bundled model with weights big enough to change its words."""
+    import torch
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True)
+    generator = torch.Generator().manual_seed(0)
+    tensors = {}
+    for layer in range(30):
+        prefix = f"base_model.model.model.layers.{layer}.self_attn.v_proj"
+        tensors[f"{prefix}.lora_A.weight"] = torch.randn(4, 576, generator=generator) * 0.1
+        tensors[f"{prefix}.lora_B.weight"] = torch.randn(192, 4, generator=generator) * 0.1
+    save_file(tensors, str(folder / "adapter_model.safetensors"))
+    (folder / "adapter_config.json").write_text(json.dumps({"r": 4, "lora_alpha": 8, "peft_type": "LORA"}))
+    return lora_to_gguf(folder, out, gguf_identity(resolve_gguf("smollm2")))
+
+
+@pytest.fixture(scope="module")
+def pirate(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    (server.home / "adapters").mkdir(exist_ok=True)
+    return random_adapter(tmp_path_factory.mktemp("peft") / "pirate", server.home / "adapters" / "pirate.gguf")
+
+
+def _say(server: Server, model: str) -> str:
+    answer = server.client().chat.completions.create(model=model, messages=[m.as_dict() for m in QUESTION],
+                                                     max_tokens=8, temperature=0)
+    return answer.choices[0].message.content
+
+
+def test_installed_adapters_are_models(server: Server, pirate: Path) -> None:
+    listed = {m["id"]: m for m in server.http().get("/v1/models").json()["data"]}
+    assert listed["pirate"]["rolecraft"] == {"kind": "adapter", "name": "smollm2"}
+    assert _say(server, "pirate") != _say(server, "smollm2")
+    assert_openai_error(server.http().post("/v1/chat/completions", json={
+        "model": "parrot", "messages": [{"role": "user", "content": "hi"}]}), 404, "model_not_found")
+
+
+def test_openai_compat_asks_for_the_adapter_by_name(server: Server, pirate: Path, tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, backend="openai_compat", base_url=f"{server.url}/v1", model="smollm2",
+                        api_key=server.keys["alice"])
+    backend = create_backend(settings)
+
+    def say(adapter: str | None) -> str:
+        params = SamplingParams(max_tokens=8, temperature=0.0, adapter=adapter, repeat_penalty=1.1)
+        return "".join(e.text for e in backend.stream(QUESTION, params))
+
+    assert say(str(tmp_path / "adapters" / "pirate.gguf")) != say(None)
+    with pytest.raises(RolecraftError, match="parrot"):
+        say(str(tmp_path / "parrot.gguf"))
