@@ -70,3 +70,17 @@ def test_openai_compat_asks_for_the_adapter_by_name(server: Server, pirate: Path
     assert say(str(tmp_path / "adapters" / "pirate.gguf")) != say(None)
     with pytest.raises(RolecraftError, match="parrot"):
         say(str(tmp_path / "parrot.gguf"))
+
+
+def test_a_teacher_behind_an_openai_compatible_server_synthesises_data(server: Server, tmp_path: Path) -> None:
+    from rolecraft.conversation import Engine
+    from rolecraft.training.synth import synthesize, teacher_settings
+
+    local = Settings(home=tmp_path, temperature=0.7, max_tokens=24, long_term_memory=False)
+    teacher = teacher_settings(local, backend="openai_compat", model="smollm2", base_url=f"{server.url}/v1")
+    engine = Engine(teacher.model_copy(update={"api_key": server.keys["alice"]}))
+    assert engine.backend.name == "openai_compat"
+    report = synthesize(engine, "ember", n=2, turns=1, seed=3)
+    assert report.samples and all(s.character == "ember" for s in report.samples)
+    assert all(s.source == "synth:openai_compat:smollm2" for s in report.samples)
+    engine.close()
