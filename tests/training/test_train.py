@@ -147,6 +147,11 @@ def test_merged_export_folds_the_adapter_in(trained: dict, tmp_path: Path) -> No
     assert (tmp_path / "merged" / "model.safetensors").is_file()
     assert (tmp_path / "merged" / "config.json").is_file()
     assert (tmp_path / "again.gguf").read_bytes() == (trained["out"] / "adapter.gguf").read_bytes()
+    # a Hugging Face model folder trains too (through the transformers backend's tokenizer and template)
+    cfg = TrainConfig(data=trained["root"] / "train.jsonl", out=tmp_path / "hf", base=str(tmp_path / "merged"),
+                      max_steps=1, batch_size=2, max_length=512)
+    done = train_sft(Settings(home=trained["home"], n_threads=2), cfg, progress=False)
+    assert (done.run.adapter / "adapter_model.safetensors").is_file() and done.gguf is None
 
 
 def test_bad_training_data_fails_clearly(tmp_path: Path, home: Path) -> None:
