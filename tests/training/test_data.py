@@ -266,3 +266,21 @@ def test_pairs_from_store_swipes(settings: Settings, tmp_path: Path) -> None:
     assert len(read_jsonl(out, PreferencePair)) == 2
     bad = _cli(settings, "pairs", "--out", out)
     assert isinstance(bad.exception, RolecraftError) and "exactly one" in bad.exception.message
+
+
+def test_pictures_without_observations_are_described_like_chat_and_missing_ones_named(tmp_path: Path) -> None:
+    from skimage import data as skdata
+
+    from rolecraft.training.data import image_observer, observe_pictures
+
+    Image.fromarray(skdata.chelsea()).save(tmp_path / "cat.png")
+    sample = TrainingSample(id="p", character="ember", messages=[
+        {"role": "user", "content": "Look!", "images": ["cat.png"]}, {"role": "assistant", "content": "A cat."}])
+    observer = image_observer(Settings(home=tmp_path / "home"))
+    [seen] = observe_pictures([sample], tmp_path, observer, lambda s: "Ember")
+    note = seen.messages[0].observation
+    assert note.startswith("[User shows Ember a picture:") and "cat" in note
+    with pytest.raises(RolecraftError, match=r"picture not found: .*gone\.png"):
+        observe_pictures([sample.model_copy(update={"messages": [
+            sample.messages[0].model_copy(update={"images": ["gone.png"]}), sample.messages[1]]})],
+            tmp_path, observer, lambda s: "Ember")

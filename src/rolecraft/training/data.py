@@ -71,6 +71,27 @@ def image_observer(settings: Settings) -> Observer:
     return observe
 
 
+def observe_pictures(samples: Sequence[TrainingSample], data_dir: Path, observer: Observer,
+                     name_of: Callable[[TrainingSample], str]) -> list[TrainingSample]:
+    """Samples whose pictures have no text observation yet get one, as a chat turn would (text-only models
+    read pictures as observations). A picture file that is missing is an error naming it."""
+    out = []
+    for sample in samples:
+        turns = []
+        for turn in sample.messages:
+            if turn.images and not turn.observation:
+                files = [data_dir / image for image in turn.images]
+                missing = [str(f) for f in files if not f.is_file()]
+                if missing:
+                    raise RolecraftError(f"sample {sample.id!r}: picture not found: {', '.join(missing)}",
+                                         code="missing_image", param="data")
+                seen = "\n".join(observer(f, name_of(sample), sample.user) for f in files)
+                turn = turn.model_copy(update={"observation": seen})
+            turns.append(turn)
+        out.append(sample.model_copy(update={"messages": turns}))
+    return out
+
+
 def import_dialogues(paths: Sequence[Path], out: Path, *, fmt: str = "auto", character: str | None = None,
                      images: Path | None = None, observer: Observer | None = None) -> ImportReport:
     """Convert dataset files into one training file (one sample per conversation) and write it to `out`.

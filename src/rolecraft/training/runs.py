@@ -14,6 +14,7 @@ from rolecraft.store.db import Store
 from rolecraft.training import loop
 from rolecraft.training.base import Base, load_base
 from rolecraft.training.config import TrainConfig
+from rolecraft.training.data import image_observer, observe_pictures
 from rolecraft.training.dpo import dpo_objective, with_reference
 from rolecraft.training.export import lora_to_gguf
 from rolecraft.training.render import Renderer
@@ -59,10 +60,19 @@ def train_sft(settings: Settings, cfg: TrainConfig, *, progress: bool = True,
               log: Callable[[str], None] = print) -> Trained:
     """LoRA SFT on TrainingSample rows; returns the run with eval loss before and after."""
     base, renderer = prepare(settings, cfg)
-    train = [renderer.encode(s) for s in read_jsonl(cfg.data, TrainingSample)]
-    evals = [renderer.encode(s) for s in read_jsonl(cfg.eval_data, TrainingSample)] if cfg.eval_data else []
+    train = [renderer.encode(s) for s in _samples(settings, renderer, cfg.data)]
+    evals = [renderer.encode(s) for s in _samples(settings, renderer, cfg.eval_data)] if cfg.eval_data else []
     objective = sft_objective(train, evals)
     return _finish(base, cfg, objective, progress, log)
+
+
+def _samples(settings: Settings, renderer: Renderer, path: Path) -> list[TrainingSample]:
+    """A training file's samples with text observations for their pictures (files relative to it)."""
+    samples = read_jsonl(path, TrainingSample)
+    if not any(t.images and not t.observation for s in samples for t in s.messages):
+        return samples
+    return observe_pictures(samples, path.parent, image_observer(settings),
+                            lambda sample: renderer.character(sample).name)
 
 
 def train_dpo(settings: Settings, cfg: TrainConfig, *, progress: bool = True,
