@@ -43,6 +43,6 @@ def missing_extra(package: str, extra: str) -> RolecraftError:
     return RolecraftError(
         f"the '{package}' package is needed for this; install it with: pip install 'rolecraft[{extra}]'",
         code="missing_dependency",
-        status=500,
+        status=501,
         type="server_error",
     )

@@ -65,6 +65,10 @@ class Services:
     def personas(self: Engine) -> PersonaStore:
         return PersonaStore(self)
 
+    @property
+    def lorebooks(self: Engine) -> LorebookStore:
+        return LorebookStore(self)
+
     def expression_sprite(self: Engine, char_id: str, label: str) -> tuple[bytes, str]:
         from rolecraft.expressions import sprite_for
 
@@ -92,3 +96,42 @@ class PersonaStore:
     def delete(self, persona_id: str) -> dict[str, Any]:
         self.engine.store.delete_persona(persona_id)
         return {"id": persona_id, "deleted": True}
+
+
+@dataclass
+class LorebookStore:
+    """Library lorebooks as the REST API sees them (list / get / put / delete), and attaching them to sessions."""
+
+    engine: Engine
+
+    @staticmethod
+    def _view(book: Any) -> dict[str, Any]:
+        return {"id": book.id, "name": book.name, "entries": len(book.book.entries),
+                "book": book.book.model_dump(mode="json", exclude_defaults=True)}
+
+    def list(self) -> list[dict[str, Any]]:
+        return [self._view(b) for b in self.engine.store.list_lorebooks()]
+
+    def get(self, book_id: str) -> dict[str, Any]:
+        return self._view(self.engine.store.get_lorebook(book_id))
+
+    def put(self, book_id: str, body: Any) -> dict[str, Any]:
+        return self._view(self.engine.store.put_lorebook(book_id, body))
+
+    def delete(self, book_id: str) -> dict[str, Any]:
+        self.engine.store.delete_lorebook(book_id)
+        return {"id": book_id, "deleted": True}
+
+    def attach(self, session_id: str, book_id: str) -> dict[str, Any]:
+        """Give session `session_id` its own copy of library lorebook `book_id` (its next turns scan it)."""
+        stored = self.engine.store.get_lorebook(book_id)
+        attached = self.engine.store.attach_lorebook(session_id, stored.name, stored.book)
+        return {"id": attached.id, "name": attached.name, "entries": len(attached.book.entries)}
+
+    def attached(self, session_id: str) -> list[dict[str, Any]]:
+        return [{"id": a.id, "name": a.name, "entries": len(a.book.entries)}
+                for a in self.engine.store.session_lorebooks(session_id)]
+
+    def detach(self, session_id: str, attached_id: int) -> dict[str, Any]:
+        self.engine.store.detach_lorebook(session_id, attached_id)
+        return {"id": attached_id, "deleted": True}

@@ -50,7 +50,7 @@ ERROR_RESPONSES: dict[int | str, dict] = {
     400: _described("Invalid request"), 401: _described("Missing or invalid API key"),
     404: _described("Unknown model, character, session or message"), 409: _described("Conflicting write"),
     413: _described("Request body too large"), 429: _described("Rate limit exceeded"),
-    501: _described("Feature not available in this build"),
+    501: _described("An optional runtime this needs is not installed (the message names the extra)"),
 }
 
 

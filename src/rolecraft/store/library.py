@@ -11,7 +11,15 @@ from sqlalchemy.orm import Session
 
 from rolecraft.characters.model import Lorebook
 from rolecraft.errors import RolecraftError, not_found
-from rolecraft.store.tables import CharacterRow, MemoryRow, PersonaRow, SessionLorebookRow, SessionMemberRow, SessionRow
+from rolecraft.store.tables import (
+    CharacterRow,
+    LorebookRow,
+    MemoryRow,
+    PersonaRow,
+    SessionLorebookRow,
+    SessionMemberRow,
+    SessionRow,
+)
 
 
 @dataclass(frozen=True)
@@ -39,8 +47,15 @@ class AttachedLorebook:
     book: Lorebook
 
 
+@dataclass(frozen=True)
+class StoredLorebook:
+    id: str
+    name: str
+    book: Lorebook
+
+
 class LibraryMixin:
-    """Store methods for personas and per-session lorebooks (mixed into `Store`)."""
+    """Store methods for personas, library lorebooks and per-session lorebooks (mixed into `Store`)."""
 
     def _tx(self) -> AbstractContextManager[Session]:  # provided by Store
         raise NotImplementedError
@@ -79,6 +94,35 @@ class LibraryMixin:
             if db.get(PersonaRow, persona_id) is None:
                 raise not_found("persona", persona_id)
             db.execute(delete(PersonaRow).where(PersonaRow.id == persona_id))
+
+    def put_lorebook(self, book_id: str, book: Lorebook) -> StoredLorebook:
+        """Store (or replace) library lorebook `book_id`."""
+        with self._tx() as db:
+            row = db.get(LorebookRow, book_id)
+            if row is None:
+                row = LorebookRow(id=book_id)
+                db.add(row)
+            row.name, row.book = book.name or book_id, book.model_dump(mode="json")
+            row.updated_at = datetime.now(UTC).replace(tzinfo=None)
+            return _stored_book(row)
+
+    def get_lorebook(self, book_id: str) -> StoredLorebook:
+        with self._tx() as db:
+            row = db.get(LorebookRow, book_id)
+            if row is None:
+                raise not_found("lorebook", book_id)
+            return _stored_book(row)
+
+    def list_lorebooks(self) -> list[StoredLorebook]:
+        with self._tx() as db:
+            return [_stored_book(row) for row in db.scalars(select(LorebookRow).order_by(LorebookRow.id))]
+
+    def delete_lorebook(self, book_id: str) -> None:
+        """Remove a library lorebook (copies already attached to sessions stay with them)."""
+        with self._tx() as db:
+            if db.get(LorebookRow, book_id) is None:
+                raise not_found("lorebook", book_id)
+            db.execute(delete(LorebookRow).where(LorebookRow.id == book_id))
 
     def attach_lorebook(self, session_id: str, name: str, book: Lorebook) -> AttachedLorebook:
         with self._tx() as db:
@@ -142,6 +186,10 @@ class LibraryMixin:
 
 def _persona(row: PersonaRow) -> Persona:
     return Persona(row.id, row.name, row.description, bool(row.is_default))
+
+
+def _stored_book(row: LorebookRow) -> StoredLorebook:
+    return StoredLorebook(row.id, row.name, Lorebook.model_validate(row.book))
 
 
 def _attached(row: SessionLorebookRow) -> AttachedLorebook:

@@ -83,6 +83,16 @@ class PersonaRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime)
 
 
+class LorebookRow(Base):
+    """A lorebook kept in the library, to attach to any session."""
+
+    __tablename__ = "lorebooks"
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    book: Mapped[dict] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
 class SessionLorebookRow(Base):
     """A standalone lorebook attached to one session."""
 

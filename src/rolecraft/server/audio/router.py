@@ -1,9 +1,7 @@
 """Routes: POST /v1/audio/speech, POST /v1/audio/transcriptions, GET a stored reply's audio.
 
 Requests are validated in full (audio uploads by content, not by name); the
-work is done by the engine's voice features once it has them (see
-rolecraft.server.features), and until then the answer is a 501 naming what is
-missing.
+work is done by the engine's voice and hearing services.
 """
 
 from __future__ import annotations
@@ -16,7 +14,6 @@ from starlette.concurrency import run_in_threadpool
 
 from rolecraft.conversation import Engine
 from rolecraft.errors import RolecraftError
-from rolecraft.server import features
 from rolecraft.server.audio.protocol import SPEECH_MEDIA, SpeechRequest, TranscriptFormat, Transcription
 from rolecraft.server.auth import Caller, Principal
 from rolecraft.server.errors import ERROR_RESPONSES
@@ -33,7 +30,7 @@ AUDIO = {200: {"content": {media: {} for media in SPEECH_MEDIA.values()}}}
 @router.post("/audio/speech", response_class=Response, responses=AUDIO)
 async def speech(body: SpeechRequest, state: State, _: Caller) -> Response:
     """Text to speech."""
-    speak = features.require(state.engine, "speech")
+    speak = state.engine.speak
     audio = await state.runtime.call(lambda: speak(body.input, voice=body.voice, fmt=body.response_format,
                                                    speed=body.speed))
     return Response(audio, media_type=SPEECH_MEDIA[body.response_format])
@@ -59,7 +56,7 @@ async def transcriptions(
     if response_format not in ("json", "text"):
         raise RolecraftError(f"response_format {response_format!r} is not supported; use json or text",
                              code="unsupported_parameter", param="response_format")
-    transcribe = features.require(state.engine, "transcription")
+    transcribe = state.engine.transcribe
     text = await state.runtime.call(lambda: transcribe(audio.data, audio.format, language=language, prompt=prompt))
     if response_format == "text":
         return PlainTextResponse(text)
@@ -72,7 +69,7 @@ async def message_audio(session_id: Annotated[str, Path(pattern=SESSION_ID)],
                         message_id: Annotated[int, Path(ge=1, le=MAX_ID)], state: State, caller: Caller) -> Response:
     """A stored reply, spoken in its character's voice (WAV)."""
     text, voice = await run_in_threadpool(_spoken, state.engine, session_id, message_id, caller)
-    speak = features.require(state.engine, "speech")
+    speak = state.engine.speak
     audio = await state.runtime.call(lambda: speak(text, voice=voice, fmt="wav", speed=1.0))
     return Response(audio, media_type=SPEECH_MEDIA["wav"])
 

@@ -10,7 +10,6 @@ from starlette.concurrency import run_in_threadpool
 
 from rolecraft.characters.model import Lorebook
 from rolecraft.errors import RolecraftError
-from rolecraft.server import features
 from rolecraft.server.auth import Caller
 from rolecraft.server.characters import serving
 from rolecraft.server.characters.protocol import CharacterList, CharacterOut, Expressions
@@ -92,5 +91,5 @@ async def expressions(char_id: CharId, state: State, _: Caller) -> Expressions:
 async def sprite(char_id: CharId, label: Annotated[str, Path(pattern=LABEL)], state: State, _: Caller) -> Response:
     """The sprite image for one expression label."""
     await run_in_threadpool(serving.card, state.engine, char_id)
-    data, mime = await state.runtime.call(features.require(state.engine, "expressions"), char_id, label)
+    data, mime = await state.runtime.call(state.engine.expression_sprite, char_id, label)
     return Response(data, media_type=mime)

@@ -13,15 +13,15 @@ from dataclasses import dataclass, field
 from rolecraft.conversation import Engine
 from rolecraft.errors import RolecraftError
 from rolecraft.messages import Message, Role
-from rolecraft.server import features, media
+from rolecraft.server import media
 from rolecraft.server.chat.protocol import AudioPart, ChatMessage, FilePart, ImagePart, RefusalPart, TextPart
 
 
 @dataclass(frozen=True)
 class Media:
-    """A checked image or audio part: the feature that perceives it and the arguments it is called with."""
+    """A checked image or audio part: the Engine method that perceives it and the arguments it takes."""
 
-    feature: str
+    perceiver: str
     args: tuple
     param: str
 
@@ -46,12 +46,12 @@ def _read_part(part: object, param: str, into: Incoming) -> None:
         into.text += ("\n" if into.text else "") + part.refusal
     elif isinstance(part, ImagePart):
         media.image_from_url(part.image_url.url, param=f"{param}.image_url.url")
-        into.media.append(Media("image_input", (part.image_url.url,), param))
+        into.media.append(Media("perceive_image", (part.image_url.url,), param))
     elif isinstance(part, AudioPart):
         where = f"{param}.input_audio.data"
         data = media.decode_base64(part.input_audio.data, param=where, what="the audio data", code="invalid_audio")
         audio = media.check_audio(data, param=where, declared=part.input_audio.format)
-        into.media.append(Media("audio_input", (audio.data, audio.format), param))
+        into.media.append(Media("perceive_audio", (audio.data, audio.format), param))
     elif isinstance(part, FilePart):
         raise _unsupported("file input", param)
 
@@ -82,18 +82,11 @@ def read_messages(messages: list[ChatMessage]) -> list[Incoming]:
     return [read_message(m, i) for i, m in enumerate(messages)]
 
 
-def check_perception(engine: Engine, incoming: list[Incoming]) -> None:
-    """Refuse image and audio parts the engine cannot perceive yet."""
-    for message in incoming:
-        for part in message.media:
-            features.require_content(engine, part.feature, param=part.param)
-
-
 def render(engine: Engine, incoming: list[Incoming]) -> list[Message]:
     """Engine messages; each image or audio part becomes what perception made of it."""
     rendered = []
     for message in incoming:
         texts = [message.text] if message.text else []
-        texts += [features.require_content(engine, p.feature, param=p.param)(*p.args) for p in message.media]
+        texts += [getattr(engine, p.perceiver)(*p.args) for p in message.media]
         rendered.append(Message(message.role, "\n".join(texts)))
     return rendered

@@ -98,7 +98,6 @@ async def create(state: ServerState, caller: Principal, request: ChatCompletionR
     engine = state.engine
     target = await run_in_threadpool(resolve, engine, request.model)
     incoming = await run_in_threadpool(reading.read_messages, request.messages)
-    reading.check_perception(engine, incoming)
     if any(m.media for m in incoming):
         messages = await state.runtime.call(reading.render, engine, incoming)
     else:

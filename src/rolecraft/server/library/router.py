@@ -1,10 +1,9 @@
 """Routes: /v1/personas and /v1/lorebooks.
 
-Requests are validated in their final shape (a persona is a name and a
-description; a lorebook is the Character Card `character_book`); they are
-answered by the engine's persona and lorebook stores (see
-rolecraft.server.features), and with a 501 naming what is missing until the
-engine has them. A character's own lorebook already lives at
+A persona is a name and a description; a lorebook is the Character Card
+`character_book`. Both are answered by the engine's persona and lorebook
+stores. A library lorebook is attached to a session with POST
+/v1/sessions/{id}/lorebooks; a character's own lorebook lives at
 /v1/characters/{id}/lorebook.
 """
 
@@ -16,7 +15,6 @@ from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from rolecraft.characters.model import Lorebook
-from rolecraft.server import features
 from rolecraft.server.auth import Caller
 from rolecraft.server.errors import ERROR_RESPONSES
 from rolecraft.server.sessions.protocol import CHAR_ID
@@ -35,8 +33,8 @@ class Persona(BaseModel):
     description: str = Field("", max_length=8000)
 
 
-async def _call(state: State, feature: str, method: str, *args: Any) -> Any:
-    store = features.require(state.engine, feature)
+async def _call(state: State, library: str, method: str, *args: Any) -> Any:
+    store = getattr(state.engine, library)
     return await state.runtime.call(getattr(store, method), *args)
 
 
@@ -58,6 +56,11 @@ async def delete_persona(persona_id: ItemId, state: State, _: Caller) -> Any:
 @router.get("/lorebooks")
 async def list_lorebooks(state: State, _: Caller) -> Any:
     return await _call(state, "lorebooks", "list")
+
+
+@router.get("/lorebooks/{book_id}")
+async def get_lorebook(book_id: ItemId, state: State, _: Caller) -> Any:
+    return await _call(state, "lorebooks", "get", book_id)
 
 
 @router.put("/lorebooks/{book_id}")

@@ -136,3 +136,11 @@ class TurnOut(BaseModel):
 class Deleted(BaseModel):
     id: str
     deleted: bool = True
+
+
+class AttachLorebook(BaseModel):
+    """Which library lorebook to attach."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lorebook_id: str = Field(pattern=CHAR_ID)

@@ -1,4 +1,5 @@
-"""Routes: /v1/sessions — create, list, history, tree, turns, regenerate, swipes, edit, branch, delete, state."""
+"""Routes: /v1/sessions — create, list, history, tree, turns, regenerate, swipes, edit, branch, delete, state,
+and the library lorebooks attached to a session."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from rolecraft.server import features
 from rolecraft.server.auth import Caller
 from rolecraft.server.errors import ERROR_RESPONSES
 from rolecraft.server.sessions import serving
@@ -16,6 +16,7 @@ from rolecraft.server.sessions.protocol import (
     CHAR_ID,
     MAX_ID,
     SESSION_ID,
+    AttachLorebook,
     BranchRequest,
     Deleted,
     EditRequest,
@@ -122,12 +123,33 @@ async def delete_message(session_id: SessionId, message_id: MessageId, state: St
 async def session_state(session_id: SessionId, state: State, caller: Caller) -> dict:
     """What the state tracker knows (mood, location, relationships...)."""
     await run_in_threadpool(serving.owned_session, state.engine, session_id, caller)
-    return await state.runtime.call(features.require(state.engine, "state"), session_id)
+    return await state.runtime.call(state.engine.session_state, session_id)
 
 
 @router.get("/{session_id}/summary")
 async def session_summary(session_id: SessionId, state: State, caller: Caller) -> dict:
     """The rolling summary of the conversation so far."""
     await run_in_threadpool(serving.owned_session, state.engine, session_id, caller)
-    summary = await state.runtime.call(features.require(state.engine, "summary"), session_id)
+    summary = await state.runtime.call(state.engine.session_summary, session_id)
     return {"session_id": session_id, "summary": summary}
+
+
+@router.get("/{session_id}/lorebooks")
+async def session_lorebooks(session_id: SessionId, state: State, caller: Caller) -> list[dict]:
+    """The lorebooks attached to this session (beside its character's own)."""
+    await run_in_threadpool(serving.owned_session, state.engine, session_id, caller)
+    return await run_in_threadpool(state.engine.lorebooks.attached, session_id)
+
+
+@router.post("/{session_id}/lorebooks", status_code=201)
+async def attach_lorebook(session_id: SessionId, body: AttachLorebook, state: State, caller: Caller) -> dict:
+    """Attach a copy of a library lorebook (PUT /v1/lorebooks/{id}); the next turns scan it."""
+    await run_in_threadpool(serving.owned_session, state.engine, session_id, caller)
+    return await run_in_threadpool(state.engine.lorebooks.attach, session_id, body.lorebook_id)
+
+
+@router.delete("/{session_id}/lorebooks/{attached_id}")
+async def detach_lorebook(session_id: SessionId, attached_id: MessageId, state: State, caller: Caller) -> dict:
+    """Detach a lorebook from this session."""
+    await run_in_threadpool(serving.owned_session, state.engine, session_id, caller)
+    return await run_in_threadpool(state.engine.lorebooks.detach, session_id, attached_id)
