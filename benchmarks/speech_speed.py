@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import argparse
 import io
-import re
 import statistics
 import time
 import wave
 
 from _common import temp_settings
 
+from rolecraft.evaluation.metrics import word_error_rate
 from rolecraft.perception import decode_audio, transcribe
 from rolecraft.voice import SentenceSplitter, synthesize
 
@@ -34,16 +34,6 @@ PROMPT = "Tell me about your forge in three short sentences."
 def seconds_of(wav: bytes) -> float:
     with wave.open(io.BytesIO(wav)) as clip:
         return clip.getnframes() / clip.getframerate()
-
-
-def wer(reference: str, hypothesis: str) -> float:
-    ref, hyp = re.findall(r"[a-z']+", reference.lower()), re.findall(r"[a-z']+", hypothesis.lower())
-    row = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        previous, row[0] = row[0], i
-        for j, h in enumerate(hyp, 1):
-            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (r != h))
-    return row[-1] / max(1, len(ref))
 
 
 def tts_rtf(voice: str, reps: int) -> tuple[float, float, bytes]:
@@ -66,7 +56,7 @@ def stt_figures(audio: bytes, reps: int, reference: str = CLIP_TEXT) -> tuple[fl
         started = time.perf_counter()
         text = transcribe(samples).text
         runs.append((time.perf_counter() - started) / (len(samples) / rate))
-    return statistics.median(runs), wer(reference, text), text
+    return statistics.median(runs), word_error_rate(reference, text), text
 
 
 def first_audio(tokens: int) -> None:

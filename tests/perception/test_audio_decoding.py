@@ -7,16 +7,16 @@ import struct
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
+from fuzzing import CUTS, FLIPS, FUZZ, mutate
 from rolecraft.errors import RolecraftError
 from rolecraft.perception import AudioOptions, decode_audio, observe_audio
 from rolecraft.perception.audio import analyse, dbfs
 from rolecraft.perception.stt import SpeechToText, Transcript, Word
 
 sf = pytest.importorskip("soundfile")
-FUZZ = settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def tone(seconds: float, rate: int, *, amplitude: float = 0.3, channels: int = 1) -> np.ndarray:
@@ -135,10 +135,6 @@ def test_fuzz_random_bytes(data: bytes) -> None:
 
 
 @FUZZ
-@given(st.sampled_from(SEEDS), st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), max_size=8),
-       st.integers(0, 10_000))
+@given(st.sampled_from(SEEDS), FLIPS, CUTS)
 def test_fuzz_mutated_audio(seed: bytes, flips: list[tuple[int, int]], cut: int) -> None:
-    data = bytearray(seed)
-    for position, value in flips:
-        data[position % len(data)] = value
-    _check(bytes(data[: max(1, len(data) - cut % len(data))]))
+    _check(mutate(seed, flips, cut))

@@ -13,10 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from fuzzing import CUTS, FLIPS, FUZZ, mutate
 from rolecraft.errors import RolecraftError
 from rolecraft.perception import ImageOptions, load_image, observe_image
-
-FUZZ = settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def encode(image: Image.Image, fmt: str, **params: object) -> bytes:
@@ -142,13 +141,9 @@ def test_fuzz_random_bytes(data: bytes) -> None:
 
 
 @FUZZ
-@given(st.sampled_from(SEEDS), st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), max_size=8),
-       st.integers(0, 10_000))
+@given(st.sampled_from(SEEDS), FLIPS, CUTS)
 def test_fuzz_mutated_images(seed: bytes, flips: list[tuple[int, int]], cut: int) -> None:
-    data = bytearray(seed)
-    for position, value in flips:
-        data[position % len(data)] = value
-    _check(bytes(data[: max(1, len(data) - cut % len(data))]))
+    _check(mutate(seed, flips, cut))
 
 
 @settings(max_examples=25, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])

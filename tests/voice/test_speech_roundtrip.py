@@ -11,13 +11,13 @@ length, not words.
 from __future__ import annotations
 
 import io
-import re
 import wave
 
 import pytest
 
 from rolecraft.characters import Character
 from rolecraft.errors import RolecraftError
+from rolecraft.evaluation.metrics import word_error_rate
 from rolecraft.perception import observe_audio
 from rolecraft.voice import BUNDLED_PIPER_VOICE, Voice, resolve_voice, stream_sentences, synthesize
 from rolecraft.voice.tts import EspeakTTS, PiperTTS
@@ -25,20 +25,6 @@ from rolecraft.voice.tts import EspeakTTS, PiperTTS
 needs_piper = pytest.mark.skipif(not PiperTTS.installed(), reason="piper-tts is not installed")
 needs_espeak = pytest.mark.skipif(not EspeakTTS.installed(), reason="espeak-ng is not installed (apt-get)")
 MAX_WER = 0.25
-
-
-def words(text: str) -> list[str]:
-    return re.findall(r"[a-z']+", text.lower())
-
-
-def word_error_rate(reference: str, hypothesis: str) -> float:
-    ref, hyp = words(reference), words(hypothesis)
-    row = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        previous, row[0] = row[0], i
-        for j, h in enumerate(hyp, 1):
-            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (r != h))
-    return row[-1] / max(1, len(ref))
 
 
 def wav_info(data: bytes) -> tuple[int, float]:

@@ -219,7 +219,8 @@ class LoraAdapters:
             lib.llama_set_adapters_lora(ctx, None, 0, None)
         else:
             path = version.rsplit("@", 1)[0]
-            stale = self._loaded.get(path) if self._loaded.get(path, (None,))[0] != version else None
+            known = self._loaded.get(path)
+            stale = known if known is not None and known[0] != version else None
             handle = self._load(path, version)
             if lib.llama_set_adapters_lora(ctx, (lib.llama_adapter_lora_p_ctypes * 1)(handle), 1,
                                            (ctypes.c_float * 1)(1.0)) != 0:

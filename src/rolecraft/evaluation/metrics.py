@@ -161,6 +161,17 @@ def rouge_l(hypothesis: str, reference: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
+def word_error_rate(reference: str, hypothesis: str) -> float:
+    """Word error rate of an English transcript: word-level edit distance / reference words."""
+    ref, hyp = re.findall(r"[a-z']+", reference.lower()), re.findall(r"[a-z']+", hypothesis.lower())
+    row = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        previous, row[0] = row[0], i
+        for j, h in enumerate(hyp, 1):
+            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (r != h))
+    return row[-1] / max(1, len(ref))
+
+
 NEGATIONS = {"not", "no", "never", "nor", "none", "nothing", "cannot", "can't", "won't", "don't", "doesn't",
              "didn't", "isn't", "aren't", "wasn't", "weren't", "haven't", "hasn't", "hadn't", "shouldn't",
              "wouldn't", "couldn't", "mustn't", "n't", "neither", "不", "没", "别", "非", "无", "未", "莫"}

@@ -33,7 +33,7 @@ def _adapter_parts(folder: Path) -> tuple[dict[str, Any], dict[str, Any], dict[s
                              "adapter_model.safetensors expected)", code="invalid_adapter", param="adapter")
     try:
         config = json.loads(config_file.read_text(encoding="utf-8"))
-        int(config["r"]), float(config["lora_alpha"])
+        config["r"], config["lora_alpha"] = int(config["r"]), float(config["lora_alpha"])
         meta = read_meta(folder) if (folder / META_FILE).is_file() else {}
         return config, load_file(str(weights)), meta
     except (OSError, ValueError, KeyError, TypeError) as exc:

@@ -138,7 +138,7 @@ def _setup(base: Base, cfg: TrainConfig, objective: Objective, processes: int,
 
     if not cfg.resume:
         checkpoints.clear(cfg.out)
-    latest = checkpoints.complete(cfg.out)[-1] if checkpoints.complete(cfg.out) else None
+    latest = next(reversed(checkpoints.complete(cfg.out)), None)
     if latest is not None:
         _check_resume(latest, base, cfg, objective)
     model = _peft_model(base, cfg, latest)
