@@ -15,7 +15,7 @@ from _common import median, temp_settings
 
 from rolecraft.backends.base import SamplingParams
 from rolecraft.backends.llama_cpp import LlamaCppBackend
-from rolecraft.conversation.roles import DEFAULT_BANNED
+from rolecraft.conversation.sampling import DEFAULT_BANNED
 from rolecraft.messages import Message
 
 PROMPT = [

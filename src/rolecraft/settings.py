@@ -135,6 +135,10 @@ class Settings(BaseSettings):
         None, description="Demand an API key on every request (default: only when not on a loopback address)."
     )
     max_card_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="Largest card file accepted, in bytes.")
+    strict_api: bool = Field(
+        False, description="Refuse request fields the server does not understand (default: ignore them, log each "
+        "name once and list them in the X-Rolecraft-Ignored response header, as llama.cpp and vLLM do)."
+    )
 
     @field_validator("banned_phrases", "cors_origins", mode="before")
     @classmethod

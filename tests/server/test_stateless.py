@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from rolecraft.conversation import Engine
-from rolecraft.conversation.stateless import Reply, character_plan, plain_sampling
+from rolecraft.conversation.reply import Reply
+from rolecraft.conversation.sampling import plain_sampling
+from rolecraft.conversation.stateless import character_plan
 from rolecraft.errors import RolecraftError
 from rolecraft.messages import Message
 from rolecraft.settings import Settings

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rolecraft.backends.adapters import adapter_for
 from rolecraft.characters.cards import card_from_character, character_from_card
 from rolecraft.characters.model import Character
-from rolecraft.conversation.roles import adapter_for, sampling_for
+from rolecraft.conversation.sampling import sampling_for
 from rolecraft.settings import Settings
 
 
@@ -29,8 +30,8 @@ def test_the_adapter_travels_in_the_card() -> None:
 
 
 def test_installed_adapters_are_named_like_vllm_lora_modules(tmp_path: Path) -> None:
+    from rolecraft.backends.adapters import installed_adapters
     from rolecraft.backends.models import adapter_name
-    from rolecraft.conversation.roles import installed_adapters
 
     folder = tmp_path / "adapters"
     (folder / "ember-peft").mkdir(parents=True)

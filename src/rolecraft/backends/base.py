@@ -19,6 +19,29 @@ class SamplingParams:
     top_k: int = 40
     repeat_penalty: float = 1.1
     seed: int | None = None
+    # The rest of llama.cpp's samplers; the defaults leave them off (llama.cpp's own neutral values).
+    min_p: float = 0.05
+    typical_p: float = 1.0
+    tfs_z: float = 1.0
+    frequency_penalty: float = 0.0
+    presence_penalty: float = 0.0
+    mirostat_mode: int = 0
+    mirostat_tau: float = 5.0
+    mirostat_eta: float = 0.1
+    # DRY ("don't repeat yourself") and XTC ("exclude top choices"), the role-play samplers.
+    dry_multiplier: float = 0.0
+    dry_base: float = 1.75
+    dry_allowed_length: int = 2
+    dry_penalty_last_n: int = -1
+    dry_sequence_breakers: list[str] = field(default_factory=lambda: ["\n", ":", "\"", "*"])
+    xtc_probability: float = 0.0
+    xtc_threshold: float = 0.1
+    # Additive bias per token id (-100 bans, +100 forces), as OpenAI and llama.cpp take it.
+    logit_bias: dict[int, float] = field(default_factory=dict)
+    # Log-probabilities of the top N alternatives per generated token (None = none).
+    logprobs: int | None = None
+    # A GBNF grammar the output must follow (tools, response_format); json_schema is converted to one.
+    grammar: str | None = None
     stop: list[str] = field(default_factory=list)
     # Bias toward phrases the character habitually uses: (phrase, strength) pairs.
     boost_phrases: list[str] = field(default_factory=list)

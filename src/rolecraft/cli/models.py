@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from rolecraft.backends import available_backends
+from rolecraft.backends.adapters import installed_adapters
 from rolecraft.backends.models import bundled_models
-from rolecraft.conversation.roles import installed_adapters
 
 
 @click.group("models")

@@ -10,46 +10,15 @@ and the author's note go where the user asked for them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from rolecraft.characters.macros import expand_macros
 from rolecraft.characters.model import Character
 from rolecraft.lorebook import CompiledBook, compile_book, scan
-from rolecraft.memory.state import DialogueState
+from rolecraft.memory.carry import Memory
 from rolecraft.messages import Message
 from rolecraft.prompting import Insertions
 from rolecraft.settings import Settings
-from rolecraft.store.records import StoredMessage
-
-
-@dataclass
-class Memory:
-    """What the last reply on this branch carried forward (message meta 'state' and 'summary')."""
-
-    state: DialogueState = field(default_factory=DialogueState)
-    summary: str = ""
-    summary_upto: int = 0
-
-    @classmethod
-    def latest(cls, history: Sequence[StoredMessage]) -> Memory:
-        for message in reversed(history):
-            if "state" in message.meta or "summary" in message.meta:
-                return cls.from_meta(message.meta)
-        return cls()
-
-    @classmethod
-    def from_meta(cls, meta: dict[str, Any]) -> Memory:
-        summary = meta.get("summary") or {}
-        try:
-            state = DialogueState.model_validate(meta.get("state") or {})
-        except ValueError:
-            state = DialogueState()
-        return cls(state, str(summary.get("text", "")), int(summary.get("upto", 0)))
-
-    def to_meta(self) -> dict[str, Any]:
-        return {"state": self.state.model_dump(exclude_defaults=True),
-                "summary": {"text": self.summary, "upto": self.summary_upto}}
 
 
 class Said(Protocol):

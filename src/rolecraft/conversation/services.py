@@ -57,7 +57,7 @@ class Services:
         return self.session(session_id).state().model_dump(mode="json")
 
     def session_summary(self: Engine, session_id: str) -> str:
-        from rolecraft.conversation.context import Memory
+        from rolecraft.memory.carry import Memory
 
         return Memory.latest(self.session(session_id).recent()).summary
 

@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rolecraft.characters.model import Character
-from rolecraft.conversation.context import Lore, Memory, gather
+from rolecraft.conversation.context import Lore, gather
 from rolecraft.conversation.media import Perceived, UserInput, expression_of, perceive, prompt_content
-from rolecraft.conversation.memory import after_turn
-from rolecraft.conversation.roles import sampling_for
-from rolecraft.conversation.stateless import Reply
+from rolecraft.conversation.reply import Reply
+from rolecraft.conversation.sampling import sampling_for
 from rolecraft.errors import RolecraftError
+from rolecraft.memory.carry import Memory, after_turn
 from rolecraft.memory.state import DialogueState
 from rolecraft.messages import Message
 from rolecraft.prompting import PromptPlan, TurnInput
@@ -187,7 +187,8 @@ class ChatSession:
 
     def remember(self, turn: Turn, reply: str) -> dict:
         """Meta for the new reply: the updated dialogue state and rolling summary of this branch."""
-        return after_turn(self.engine, self.character, self.user_name, turn, reply).to_meta()
+        engine = self.engine
+        return after_turn(engine.settings, engine.backend, self.character, self.user_name, turn, reply).to_meta()
 
     def recent(self, leaf_id: int | None = None) -> list[StoredMessage]:
         """Enough recent history to fill the context: a window that grows until it reaches the root

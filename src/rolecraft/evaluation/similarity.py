@@ -21,7 +21,7 @@ from typing import ClassVar
 import numpy as np
 
 from rolecraft import embeddings
-from rolecraft.conversation.roles import DEFAULT_BANNED
+from rolecraft.conversation.sampling import DEFAULT_BANNED
 from rolecraft.evaluation.metrics import count_phrase, tokens
 
 

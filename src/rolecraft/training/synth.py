@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from rolecraft.characters.macros import expand_macros
-from rolecraft.conversation.roles import sampling_for
-from rolecraft.conversation.stateless import Reply, character_plan, plain_sampling
+from rolecraft.conversation.reply import Reply
+from rolecraft.conversation.sampling import plain_sampling, sampling_for
+from rolecraft.conversation.stateless import character_plan
 from rolecraft.errors import RolecraftError
 from rolecraft.evaluation.metrics import tokens
 from rolecraft.evaluation.similarity import OOC_PHRASES, OOCDetector, make_vectorizer

@@ -32,12 +32,12 @@ from rolecraft.server.chat.protocol import (
     Usage,
 )
 from rolecraft.server.limits import check_reply_tokens
+from rolecraft.server.model_jobs import Outcome, base_model_job, character_job, session_job
 from rolecraft.server.models.serving import Target, resolve
 from rolecraft.server.runtime import Job, Run
 from rolecraft.server.sessions.serving import owned_session
 from rolecraft.server.state import ServerState
 from rolecraft.server.streaming import DONE, EventStream, error_event, event, finish_unless_gone
-from rolecraft.server.turns import Outcome, base_model_job, character_job, session_job
 
 SESSION_HEADER = "X-Rolecraft-Session"
 

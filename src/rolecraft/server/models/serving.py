@@ -13,8 +13,8 @@ import calendar
 from dataclasses import dataclass
 from datetime import datetime
 
+from rolecraft.backends.adapters import installed_adapters
 from rolecraft.conversation import Engine
-from rolecraft.conversation.roles import installed_adapters
 from rolecraft.errors import RolecraftError
 from rolecraft.server.models.protocol import Model, ModelInfo, ModelList
 

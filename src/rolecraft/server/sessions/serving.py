@@ -12,6 +12,7 @@ from __future__ import annotations
 from rolecraft.conversation import ChatSession, Engine
 from rolecraft.errors import RolecraftError, not_found
 from rolecraft.server.auth import Principal
+from rolecraft.server.model_jobs import Outcome
 from rolecraft.server.sessions.protocol import (
     History,
     MessageOut,
@@ -22,7 +23,6 @@ from rolecraft.server.sessions.protocol import (
     Tree,
     TurnOut,
 )
-from rolecraft.server.turns import Outcome
 from rolecraft.store.records import NewMessage, SessionInfo, StoredMessage
 
 

@@ -15,12 +15,12 @@ from starlette.concurrency import run_in_threadpool
 
 from rolecraft.server.auth import Principal
 from rolecraft.server.limits import check_reply_tokens
+from rolecraft.server.model_jobs import Outcome, Start, session_job
 from rolecraft.server.runtime import Run
 from rolecraft.server.sessions import serving
 from rolecraft.server.sessions.protocol import Sampling
 from rolecraft.server.state import ServerState
 from rolecraft.server.streaming import DONE, EventStream, error_event, event, finish_unless_gone
-from rolecraft.server.turns import Outcome, Start, session_job
 
 
 async def run_turn(state: ServerState, caller: Principal, session_id: str, start: Start, sampling: Sampling,

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rolecraft.conversation import ChatSession, Engine, Turn
-from rolecraft.conversation.roles import sampling_for
-from rolecraft.conversation.stateless import Reply, character_plan, plain_sampling
+from rolecraft.conversation.reply import Reply
+from rolecraft.conversation.sampling import plain_sampling, sampling_for
+from rolecraft.conversation.stateless import character_plan
 from rolecraft.messages import Message
 from rolecraft.server.runtime import Job
 from rolecraft.store.records import StoredMessage

@@ -1,16 +1,15 @@
-"""Sampling parameters for a character: catchphrase bias, banned phrases, stop sequences."""
+"""Sampling parameters for a reply: the character's catchphrase bias, banned phrases and stop sequences,
+or the plain configured knobs for a bare base model."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
+from rolecraft.backends.adapters import adapter_for
 from rolecraft.backends.base import SamplingParams
-from rolecraft.backends.models import adapter_name
 from rolecraft.characters.model import Character
 from rolecraft.settings import Settings
 
-ADAPTERS_OFF = "off"
 DEFAULT_BANNED = (
     "As an AI",
     "as an AI language model",
@@ -53,24 +52,10 @@ def sampling_for(
     return params
 
 
-def adapter_for(settings: Settings, character: Character) -> str | None:
-    """The LoRA adapter `character` speaks through: its card's, else the configured default, else none;
-    the setting "off" turns every adapter off. A relative path means a file or folder under <home>/adapters."""
-    if settings.adapter == ADAPTERS_OFF:
-        return None
-    name = character.adapter or settings.adapter
-    if not name:
-        return None
-    path = Path(name).expanduser()
-    return str(path if path.is_absolute() else settings.home / "adapters" / path)
-
-
-def installed_adapters(settings: Settings) -> dict[str, Path]:
-    """Adapters under <home>/adapters by name (file or folder name without extension): LoRA GGUF files,
-    and PEFT folders (adapter_config.json). The server offers them as models, as vLLM offers its LoRAs."""
-    folder = settings.home / "adapters"
-    if not folder.is_dir():
-        return {}
-    found = [p for p in folder.glob("*.gguf") if p.is_file()]
-    found += [p for p in folder.iterdir() if (p / "adapter_config.json").is_file()]
-    return dict(sorted((adapter_name(str(p)), p) for p in found))
+def plain_sampling(settings: Settings, **overrides: object) -> SamplingParams:
+    """Sampling for a bare base model: the configured knobs, no character constraints."""
+    params = SamplingParams(max_tokens=settings.max_tokens, temperature=settings.temperature, top_p=settings.top_p,
+                            top_k=settings.top_k, repeat_penalty=settings.repeat_penalty, seed=settings.seed)
+    for key, value in overrides.items():
+        setattr(params, key, value)
+    return params
