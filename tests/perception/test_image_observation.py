@@ -54,7 +54,10 @@ def test_face_is_found_and_placed_without_identity() -> None:
 def test_rendered_observation_uses_the_template(chelsea: bytes) -> None:
     observation = observe_image(chelsea)
     text = render_observation(observation, char="Ember", user="Ann")
-    assert text.startswith("[Ann shows Ember a picture: a landscape image, 451×300;") and text.endswith("]")
+    assert text.startswith("[Ann shows Ember a picture. Ember sees a cat") and text.endswith(".]")
+    assert "451" not in text and "%" not in text  # content first: no geometry, no scores
+    full = render_observation(observation, "[{{observation}}]", char="Ember", user="Ann")
+    assert full.startswith("[a landscape image, 451×300;")
     custom = render_observation(observation, "<{{user}}> holds up {{labels}} ({{size}}; {{faces}}) {{random}}",
                                 char="Ember", user="Ann")
     assert custom.startswith("<Ann> holds up ") and "(451×300; no human faces) {{random}}" in custom

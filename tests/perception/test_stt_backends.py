@@ -10,15 +10,17 @@ import pytest
 
 from rolecraft.errors import RolecraftError
 from rolecraft.perception import available_stt, create_stt, transcribe
-from rolecraft.perception.stt import PocketSphinxSTT
+from rolecraft.perception.stt import PocketSphinxSTT, resolve_stt
+from rolecraft.perception.whisper import bundled_installed
 
 pytest.importorskip("pocketsphinx")
 
 
 def test_builtin_backends_are_registered() -> None:
     assert {"pocketsphinx", "whisper"} <= set(available_stt())
-    assert isinstance(create_stt(), PocketSphinxSTT)
-    assert create_stt() is create_stt("pocketsphinx")
+    assert isinstance(create_stt("pocketsphinx"), PocketSphinxSTT)
+    assert create_stt("pocketsphinx") is create_stt("pocketsphinx")
+    assert create_stt().name == resolve_stt("auto") == ("whisper" if bundled_installed() else "pocketsphinx")
 
 
 def test_unknown_backend() -> None:
@@ -29,13 +31,13 @@ def test_unknown_backend() -> None:
 
 def test_pocketsphinx_is_english_only() -> None:
     with pytest.raises(RolecraftError) as info:
-        transcribe(np.zeros(16000, dtype=np.float32), language="zh")
+        transcribe(np.zeros(16000, dtype=np.float32), backend="pocketsphinx", language="zh")
     assert info.value.code == "unsupported_language"
 
 
 def test_noise_gives_no_words_and_no_crash() -> None:
     rng = np.random.default_rng(1)
-    result = transcribe((rng.standard_normal(16000) * 0.01).astype(np.float32))
+    result = transcribe((rng.standard_normal(16000) * 0.01).astype(np.float32), backend="pocketsphinx")
     assert result.backend == "pocketsphinx" and isinstance(result.text, str)
 
 

@@ -25,9 +25,12 @@ NAMED = {"/v1/audio/speech", "/v1/audio/transcriptions", "/v1/personas", "/v1/pe
        "/v1/lorebooks", "/v1/lorebooks/{book_id}", "/v1/characters/{char_id}/expressions/{label}",
        "/v1/sessions/{session_id}/state", "/v1/sessions/{session_id}/summary",
        "/v1/sessions/{session_id}/messages/{message_id}/audio", "/v1/sessions/{session_id}/lorebooks",
-       "/v1/sessions/{session_id}/lorebooks/{attached_id}"}
+       "/v1/sessions/{session_id}/lorebooks/{attached_id}", "/detokenize", "/api/show",
+       "/v1/scenes"}
 REFUSED_IN_SHAPE = {"/v1/chat/completions", "/v1/audio/transcriptions", "/v1/characters",
-                    "/v1/characters/{char_id}/export"}
+                    "/v1/characters/{char_id}/export",
+                    # suffix, images on raw prompts, Ollama's tools / template / context
+                    "/v1/completions", "/api/v1/generate", "/api/extra/generate/stream", "/api/chat", "/api/generate"}
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Stateless replies (conversation/stateless.py) on the real bundled model, in-process."""
+"""Client-held conversations through the one planner (conversation/planner.py) on the real bundled model."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from rolecraft.conversation import Engine
 from rolecraft.conversation.reply import Reply
 from rolecraft.conversation.sampling import plain_sampling
-from rolecraft.conversation.stateless import character_plan
+from rolecraft.conversation.planner import as_lines, client_plan
 from rolecraft.errors import RolecraftError
 from rolecraft.messages import Message
 from rolecraft.settings import Settings
@@ -26,7 +26,7 @@ def test_client_system_messages_follow_the_card_definition(engine: Engine) -> No
     character = engine.character("ember")
     messages = [Message("system", "Answer in French."), Message("user", "Hello!"),
                 Message("assistant", "Bonjour!"), Message("system", "Be brief."), Message("user", "Your name?")]
-    plan = character_plan(engine.settings, engine.backend, character, messages, user="Mara", reply_tokens=16)
+    plan = client_plan(engine.settings, engine.builder, character, as_lines(messages), user="Mara", reply_tokens=16)
     kinds = [m.kind for m in plan.messages]
     assert kinds[:2] == ["definition", "client_system"] and plan.messages[1].content == "Answer in French."
     history = [(m.role, m.content) for m in plan.messages if m.kind == "history"]
@@ -34,7 +34,7 @@ def test_client_system_messages_follow_the_card_definition(engine: Engine) -> No
     assert plan.prompt_tokens == engine.backend.count_tokens(plan.messages)
     assert "Mara" in plan.messages[0].content
     with pytest.raises(RolecraftError, match="last message must be the user's"):
-        character_plan(engine.settings, engine.backend, character, messages[:3], user="Mara", reply_tokens=16)
+        client_plan(engine.settings, engine.builder, character, as_lines(messages[:3]), user="Mara", reply_tokens=16)
 
 
 def test_reply_streams_and_counts_without_storing(engine: Engine) -> None:

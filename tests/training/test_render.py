@@ -6,7 +6,8 @@ import pytest
 
 from rolecraft.backends import create_backend
 from rolecraft.conversation import Engine
-from rolecraft.conversation.stateless import character_plan
+from rolecraft.conversation.media import Perceived
+from rolecraft.conversation.planner import as_lines, client_plan
 from rolecraft.errors import RolecraftError
 from rolecraft.messages import Message
 from rolecraft.prompting.template import ChatTemplate
@@ -36,7 +37,7 @@ def test_prompt_equals_the_chat_api_prompt(backend, settings: Settings) -> None:
     renderer = Renderer(backend, lambda cid: engine.character(cid), settings)
     encoded = renderer.encode(sample)
     history = [Message(t.role, t.content) for t in sample.messages[:-1]]
-    plan = character_plan(settings, backend, ember, history, user="Kai", reply_tokens=settings.max_tokens)
+    plan = client_plan(settings, engine.builder, ember, as_lines(history), user="Kai", reply_tokens=settings.max_tokens)
     assert encoded.ids[: encoded.prompt_len] == backend.prompt_tokens(plan.messages)
     assert any(m.kind == "late" and "high mountain road" in m.content for m in plan.messages)  # card lorebook hit
     reply = backend.tokenize("My best.")
@@ -48,7 +49,7 @@ def test_prompt_equals_a_stored_session_prompt(backend, settings: Settings) -> N
     engine = Engine(quiet, backend=backend)
     session = engine.new_session("ember")
     history = session.history()
-    plan, _ = session.plan(history, "Tell me about the forge.")
+    plan, _ = session.plan(history, Perceived("Tell me about the forge."))
     sample = _sample(history[-1].content, ("Tell me about the forge.", "It roars all day."))
     renderer = Renderer(backend, lambda cid: engine.character(cid), quiet)
     encoded = renderer.encode(sample)

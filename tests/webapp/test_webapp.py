@@ -143,8 +143,17 @@ def test_import_chat_image_and_regenerate(server: Server, page: sync_api.Page) -
     page.wait_for_selector("#attachments img")
     _shot(page, "06-image-attached")
     _send(page, "What do you see in this picture?", 4)
-    assert "cat" in page.locator(".msg.user .text").last.inner_text()  # the stored turn holds what was seen
+    shown = page.locator(".msg.user").last
+    assert shown.locator(".text").inner_text() == "What do you see in this picture?"  # the words, not the observation
+    page.wait_for_function("() => { const img = [...document.querySelectorAll('.msg.user .thumb')].pop(); "
+                           "return img && img.src.startsWith('blob:') && img.naturalWidth > 0; }")
+    shown.locator("summary").click()
+    assert "cat" in shown.locator(".observation").inner_text()  # what was seen, on demand
     _shot(page, "07-image-reply")
+    shown.locator(".thumb").click()
+    page.wait_for_selector("dialog.lightbox[open] img")
+    _shot(page, "07b-image-enlarged")
+    page.locator("dialog.lightbox").click()
 
     page.click(".msg.assistant:last-child button:has-text('Regenerate')")
     page.wait_for_selector(".swipe-count:has-text('2/2')")

@@ -46,6 +46,9 @@ class SamplingParams:
     # Bias toward phrases the character habitually uses: (phrase, strength) pairs.
     boost_phrases: list[str] = field(default_factory=list)
     boost_strength: float = 0.0
+    # Anti-copy: the card's text; no reply span longer than copy_max_tokens may stand in it verbatim.
+    copy_source: str | None = None
+    copy_max_tokens: int = 6
     # Phrases that break character; the backend must never emit them.
     banned_phrases: list[str] = field(default_factory=list)
     # Constrain the output to this JSON schema (structured extraction).
@@ -56,14 +59,26 @@ class SamplingParams:
     adapter: str | None = None
 
 
+@dataclass(frozen=True)
+class TokenLogprob:
+    """One generated token: its text and bytes, its log-probability, and the most likely alternatives."""
+
+    token: str
+    logprob: float
+    bytes: list[int]
+    top: list[tuple[str, float, list[int]]] = field(default_factory=list)
+
+
 @dataclass
 class StreamEvent:
-    """A piece of streamed text; the last event carries finish_reason and token usage."""
+    """A piece of streamed text; the last event carries finish_reason, token usage and, when
+    `SamplingParams.logprobs` asked for them, the reply's token log-probabilities."""
 
     text: str = ""
     finish_reason: str | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    logprobs: list[TokenLogprob] | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +88,8 @@ class Capabilities:
     images: bool = False
     logit_bias: bool = False
     exact_tokenizer: bool = True
+    logprobs: bool = False  # can fill StreamEvent.logprobs
+    grammar: bool = False  # honours SamplingParams.grammar / json_schema as a hard constraint
 
 
 class Backend(ABC):

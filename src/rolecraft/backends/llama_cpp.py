@@ -12,14 +12,19 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import random
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rolecraft.backends.anticopy import AntiCopy
 from rolecraft.backends.base import Capabilities, SamplingParams, StreamEvent
 from rolecraft.backends.constraints import RoleLogits, phrase_token_seqs
+from rolecraft.backends.decoding import Decoded, decode, token_logprobs
 from rolecraft.backends.kv_cache import SnapshotCache, capture, restore
 from rolecraft.backends.models import resolve_gguf
+from rolecraft.backends.penalties import LogprobRecorder, breaker_test, sampler_processors
+from rolecraft.backends.prefix_cache import MIN_TOKENS, PrefixCache, model_identity, scope_of, stable_count
 from rolecraft.backends.registry import register
 from rolecraft.backends.templated import TemplatedBackend
 from rolecraft.errors import RolecraftError, missing_extra
@@ -37,13 +42,30 @@ def _import_llama() -> Any:
     return llama_cpp
 
 
+def _sampler_kwargs(params: SamplingParams) -> dict[str, Any]:
+    """The samplers llama.cpp's own chain runs (DRY, XTC, tail-free and logit_bias are our processors)."""
+    return {"top_k": params.top_k, "top_p": params.top_p, "min_p": params.min_p, "typical_p": params.typical_p,
+            "temp": params.temperature, "repeat_penalty": params.repeat_penalty,
+            "frequency_penalty": params.frequency_penalty, "presence_penalty": params.presence_penalty,
+            "mirostat_mode": params.mirostat_mode, "mirostat_tau": params.mirostat_tau,
+            "mirostat_eta": params.mirostat_eta}
+
+
+def default_threads() -> int:
+    """All usable cores but one. llama.cpp's threads wait for each other at every step, so one that
+    shares its core with another busy process stalls them all: with 2 threads on 2 cores and one core
+    busy, a reply was 20× slower, with 1 thread 1.7× (benchmarks/busy_cpu.py)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, cores - 1)
+
+
 def _vision_handler(settings: Settings) -> Any:
     """llama.cpp's multimodal chat handler for `settings.mmproj`, or None for a text-only model."""
     if not settings.mmproj:
         return None
     from llama_cpp.llama_chat_format import MTMDChatHandler
 
-    path = resolve_gguf(settings.mmproj, cache_dir=settings.home / "hub")
+    path = resolve_gguf(settings.mmproj, cache_dir=settings.home / "hub", offline=settings.offline)
     return MTMDChatHandler(clip_model_path=str(path), verbose=False)
 
 
@@ -55,10 +77,11 @@ class LlamaCppBackend(TemplatedBackend):
 
     def __init__(self, settings: Settings) -> None:
         llama_cpp = _import_llama()
-        self.model_path = resolve_gguf(settings.model, cache_dir=settings.home / "hub")
+        self.model_path = resolve_gguf(settings.model, cache_dir=settings.home / "hub", offline=settings.offline)
         handler = _vision_handler(settings)
-        self.capabilities = Capabilities(images=handler is not None, logit_bias=True, exact_tokenizer=True)
-        threads = settings.n_threads or max(1, os.cpu_count() or 1)
+        self.capabilities = Capabilities(images=handler is not None, logit_bias=True, exact_tokenizer=True,
+                                         logprobs=True, grammar=True)
+        threads = settings.n_threads or default_threads()
         try:
             self.llm = llama_cpp.Llama(
                 model_path=str(self.model_path), n_ctx=settings.n_ctx, n_threads=threads, chat_handler=handler,
@@ -74,7 +97,11 @@ class LlamaCppBackend(TemplatedBackend):
         self.adapters = LoraAdapters(llama_cpp, self.llm)
         self._parked_under: dict[str, str | None] = {}
         self._grammars: dict[str, Any] = {}
+        self._breakers = breaker_test(self._piece)
         self.snapshots = SnapshotCache(settings.kv_cache_mb << 20, settings.kv_disk_mb << 20, settings.home / "kv")
+        self.prefixes = PrefixCache(settings.home / "kv-prefix", settings.kv_prefix_mb << 20)
+        self._identity = (model_identity(self.model_path), settings.n_ctx)
+        self._stable: dict[tuple, list[int]] = {}
         self.use_template(self._make_template())
 
     def _make_template(self) -> ChatTemplate:
@@ -95,6 +122,14 @@ class LlamaCppBackend(TemplatedBackend):
         """Token ids of plain text (no special tokens added)."""
         return self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
 
+    def detokenize(self, ids: Sequence[int]) -> str:
+        vocab = self.llm.n_vocab()
+        bad = next((i for i in ids if not 0 <= i < vocab), None)
+        if bad is not None:
+            raise RolecraftError(f"token id {bad} is outside this model's vocabulary (0..{vocab - 1})",
+                                 code="invalid_value", param="tokens")
+        return self.llm.detokenize(list(ids)).decode("utf-8", errors="replace")
+
     def stream(self, messages: Sequence[Message], params: SamplingParams) -> Iterator[StreamEvent]:
         if self.capabilities.images and any(m.images for m in messages):
             yield from self._stream_with_images(messages, params)
@@ -105,21 +140,20 @@ class LlamaCppBackend(TemplatedBackend):
                                  code="context_overflow", param="messages")
         max_tokens = min(params.max_tokens, self.context_size - len(tokens))
         self._switch(params.cache_key, self.adapters.version(params.adapter))
-        processors = self._processors(params, len(tokens))
-        chunks = self.llm.create_completion(
-            prompt=tokens, max_tokens=max_tokens, temperature=params.temperature, top_p=params.top_p,
-            top_k=params.top_k, repeat_penalty=params.repeat_penalty, stop=params.stop or None,
-            seed=params.seed, stream=True, logits_processor=processors, grammar=self._grammar(params.json_schema),
-        )
-        text, finish = [], None
-        for chunk in chunks:
-            choice = chunk["choices"][0]
-            if choice["text"]:
-                text.append(choice["text"])
-                yield StreamEvent(text=choice["text"])
-            finish = choice.get("finish_reason") or finish
-        completion = len(self.tokenize("".join(text))) if text else 0
-        yield StreamEvent(finish_reason=finish or "stop", prompt_tokens=len(tokens), completion_tokens=completion)
+        self._start_from_prefix(messages, tokens)
+        recorder = LogprobRecorder(params.logprobs, len(tokens)) if params.logprobs is not None else None
+        processors = self._processors(params, len(tokens), recorder)
+        self.llm.set_seed(params.seed if params.seed is not None else random.randrange(2**32))
+        generated = self.llm.generate(tokens, reset=True, logits_processor=processors,
+                                      grammar=self._grammar(params), **_sampler_kwargs(params))
+        out = Decoded()
+        vocab = self.llm._model.vocab
+        yield from (StreamEvent(text=piece) for piece in decode(
+            generated, self._piece, lambda t: self._llama_cpp.llama_vocab_is_eog(vocab, t),
+            params.stop, max_tokens, out, recorder))
+        logprobs = token_logprobs(out, self._piece) if recorder is not None else None
+        yield StreamEvent(finish_reason=out.finish_reason, prompt_tokens=len(tokens),
+                          completion_tokens=len(out.tokens), logprobs=logprobs)
 
     def _stream_with_images(self, messages: Sequence[Message], params: SamplingParams) -> Iterator[StreamEvent]:
         """Pictures go through llama.cpp's multimodal chat handler (model + mmproj), which renders the prompt."""
@@ -127,8 +161,11 @@ class LlamaCppBackend(TemplatedBackend):
         try:
             chunks = self.llm.create_chat_completion(
                 messages=[m.wire() for m in messages], max_tokens=params.max_tokens, temperature=params.temperature,
-                top_p=params.top_p, top_k=params.top_k, repeat_penalty=params.repeat_penalty,
-                stop=params.stop or None, seed=params.seed, stream=True,
+                top_p=params.top_p, top_k=params.top_k, repeat_penalty=params.repeat_penalty, min_p=params.min_p,
+                typical_p=params.typical_p, frequency_penalty=params.frequency_penalty,
+                presence_penalty=params.presence_penalty, mirostat_mode=params.mirostat_mode,
+                mirostat_tau=params.mirostat_tau, mirostat_eta=params.mirostat_eta,
+                stop=params.stop or None, seed=params.seed, stream=True, grammar=self._grammar(params),
                 logits_processor=self._processors(params, 0),
             )
             finish, count = None, 0
@@ -144,13 +181,24 @@ class LlamaCppBackend(TemplatedBackend):
         yield StreamEvent(finish_reason=finish or "stop", prompt_tokens=self.llm.n_tokens - count,
                           completion_tokens=count)
 
-    def _grammar(self, schema: dict | None) -> Any:
-        if schema is None:
+    def _grammar(self, params: SamplingParams) -> Any:
+        """A compiled grammar for `params.grammar` (GBNF) or `params.json_schema`, cached by its text."""
+        if params.grammar is None and params.json_schema is None:
             return None
-        key = json.dumps(schema, sort_keys=True)
+        is_gbnf = params.grammar is not None
+        key = params.grammar if is_gbnf else json.dumps(params.json_schema, sort_keys=True)
         if key not in self._grammars:
-            self._grammars[key] = self._llama_cpp.LlamaGrammar.from_json_schema(key, verbose=False)
+            grammar = self._llama_cpp.LlamaGrammar
+            try:
+                self._grammars[key] = (grammar.from_string(key, verbose=False) if is_gbnf
+                                       else grammar.from_json_schema(key, verbose=False))
+            except (ValueError, RuntimeError) as exc:
+                raise RolecraftError(f"the grammar could not be compiled: {exc}", code="invalid_value",
+                                     param="grammar" if is_gbnf else "response_format") from exc
         return self._grammars[key]
+
+    def _piece(self, token: int) -> bytes:
+        return self.llm._model.detokenize([token])
 
     def forget(self, key: str) -> None:
         """Drop everything cached for conversation `key`: its next turn re-reads its whole prompt
@@ -175,13 +223,47 @@ class LlamaCppBackend(TemplatedBackend):
         if parked is not None and self._parked_under.pop(key, None) == adapter:
             restore(self.llm, parked)
 
-    def _processors(self, params: SamplingParams, prompt_len: int) -> Any:
-        if not params.banned_phrases and not (params.boost_phrases and params.boost_strength > 0):
-            return None
-        boost = phrase_token_seqs(params.boost_phrases, self.tokenize) if params.boost_strength > 0 else []
-        banned = phrase_token_seqs(params.banned_phrases, self.tokenize)
-        role = RoleLogits(boost, banned, params.boost_strength, prompt_len)
-        return self._llama_cpp.LogitsProcessorList([role])
+    def _start_from_prefix(self, messages: Sequence[Message], tokens: list[int]) -> None:
+        """When the context holds less of `tokens` than a saved prefix, restore that prefix. Otherwise, if
+        it holds less than the character's stable prefix, evaluate that first and save it for new sessions."""
+        if self.prefixes.budget <= 0:
+            return
+        held = self.llm.longest_token_prefix(self.llm._input_ids, tokens)
+        scope = scope_of(*self._identity, self.template.source, self.adapters.active)
+        snapshot = self.prefixes.longest(scope, tokens, longer_than=held)
+        if snapshot is not None and restore(self.llm, snapshot):
+            return
+        held = self.llm.longest_token_prefix(self.llm._input_ids, tokens)
+        end = min(len(tokens) - 1, self.llm.longest_token_prefix(self._stable_ids(messages), tokens))
+        if end - held < MIN_TOKENS:
+            return
+        self.llm.n_tokens = held
+        self.llm.eval(tokens[held:end])
+        self.prefixes.put(scope, capture(self.llm))
+
+    def _stable_ids(self, messages: Sequence[Message]) -> list[int]:
+        """Token ids of the messages every new session of this character starts with (memoised per character)."""
+        stable = tuple((m.role, m.content) for m in messages[:stable_count(messages)])
+        if stable not in self._stable:
+            if len(self._stable) >= 32:
+                self._stable.clear()
+            self._stable[stable] = self.template.ids(messages[:len(stable)], generation_prompt=False) if stable else []
+        return self._stable[stable]
+
+    def _processors(self, params: SamplingParams, prompt_len: int, recorder: LogprobRecorder | None = None) -> Any:
+        """Our logits processors, in order: the log-probability recorder (it must see the model's own
+        distribution), role constraints, anti-copy, then `sampler_processors` (logit_bias, DRY, tail-free,
+        XTC). None when all are off."""
+        steps: list[Any] = [recorder] if recorder is not None else []
+        if params.banned_phrases or (params.boost_phrases and params.boost_strength > 0):
+            boost = phrase_token_seqs(params.boost_phrases, self.tokenize) if params.boost_strength > 0 else []
+            banned = phrase_token_seqs(params.banned_phrases, self.tokenize)
+            steps.append(RoleLogits(boost, banned, params.boost_strength, prompt_len))
+        if params.copy_source:
+            steps.append(AntiCopy(self.tokenize(params.copy_source), params.copy_max_tokens, prompt_len))
+        steps += sampler_processors(params, self.llm.n_vocab(), self.context_size, self._breakers,
+                                    prompt_len=prompt_len)
+        return self._llama_cpp.LogitsProcessorList(steps) if steps else None
 
     def close(self) -> None:
         self.adapters.close()

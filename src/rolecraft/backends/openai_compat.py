@@ -9,8 +9,10 @@ adds them around it:
 - banned phrases: enforced here by `PhraseGuard`, which holds back text that could begin one;
 - boost phrases: turned into `logit_bias` token ids when the server exposes its tokenizer
   (vLLM and llama-server `POST /tokenize`, llama-cpp-python `POST /extras/tokenize`);
-- top_k / repeat_penalty: sent in `extra_body`, which local servers read and strict ones may reject
-  (then the request is retried once without the extras, and the server is remembered as plain).
+- top_k, repeat_penalty, min_p and, when on, typical_p, tfs_z, mirostat, DRY, XTC and a GBNF grammar:
+  sent in `extra_body` under llama-server's names (vLLM reads top_k, min_p, repetition_penalty), which
+  strict servers may reject (then the request is retried once without the extras, and the server is
+  remembered as plain); frequency/presence penalty and token-id logit_bias are OpenAI fields.
 A character's LoRA adapter is asked for by name as the request's model, the way vLLM serves
 `--lora-modules NAME=PATH` (and `rolecraft serve` its <home>/adapters).
 """
@@ -29,7 +31,7 @@ from rolecraft.backends.base import Backend, Capabilities, SamplingParams, Strea
 from rolecraft.backends.models import adapter_name
 from rolecraft.backends.registry import register
 from rolecraft.errors import RolecraftError, missing_extra
-from rolecraft.messages import Message
+from rolecraft.messages import Message, raw_prompt
 from rolecraft.settings import Settings
 
 MAX_SERVER_STOPS = 4  # the OpenAI API accepts at most four stop strings
@@ -379,12 +381,20 @@ class OpenAICompatBackend(Backend):
             "top_p": params.top_p,
             "stream": True,
         }
+        raw = raw_prompt(messages)
+        if raw is not None:  # a text-completion prompt goes to the server's /v1/completions as is
+            del request["messages"]
+            request["prompt"] = raw
         if params.seed is not None:
             request["seed"] = params.seed
         stops = [s for s in params.stop if s][:MAX_SERVER_STOPS]
         if stops:
             request["stop"] = stops
-        bias = self._logit_bias(params)
+        for name in ("frequency_penalty", "presence_penalty"):
+            if getattr(params, name):
+                request[name] = getattr(params, name)
+        bias = {**self._logit_bias(params), **{str(t): max(-MAX_BIAS, min(MAX_BIAS, b))
+                                               for t, b in params.logit_bias.items()}}
         if bias:
             request["logit_bias"] = bias
         if params.json_schema is not None:
@@ -395,7 +405,7 @@ class OpenAICompatBackend(Backend):
     def _open(self, request: dict[str, Any], extra_body: dict[str, Any]) -> Any:
         """Start the streamed completion, asking for usage and sending extras unless the server rejects them."""
         openai = _openai()
-        create = self._client.chat.completions.create
+        create = self._client.completions.create if "prompt" in request else self._client.chat.completions.create
         if self._plain:
             return create(**request)
         try:
@@ -411,8 +421,9 @@ class OpenAICompatBackend(Backend):
         for chunk in chunks:
             usage = chunk.usage or usage
             for choice in chunk.choices[:1]:
-                pieces += bool(choice.delta.content)
-                text = guard.feed(choice.delta.content or "")
+                content = _choice_text(choice)
+                pieces += bool(content)
+                text = guard.feed(content)
                 if text:
                     yield StreamEvent(text=text)
                 finish = choice.finish_reason or finish
@@ -449,6 +460,31 @@ class OpenAICompatBackend(Backend):
         return self._phrase_ids[text]
 
 
+def _choice_text(choice: Any) -> str:
+    """The new text of a streamed choice: a chat chunk's delta, or a text completion's text."""
+    delta = getattr(choice, "delta", None)
+    return (delta.content if delta is not None else choice.text) or ""
+
+
+_NEUTRAL_EXTRAS = {"typical_p": 1.0, "tfs_z": 1.0, "mirostat": 0, "dry_multiplier": 0.0, "xtc_probability": 0.0}
+
+
 def _extra_body(params: SamplingParams) -> dict[str, Any]:
-    """Sampling fields outside the OpenAI schema, under the names vLLM and llama.cpp servers read."""
-    return {"top_k": params.top_k, "repeat_penalty": params.repeat_penalty, "repetition_penalty": params.repeat_penalty}
+    """Sampling fields outside the OpenAI schema, under the names vLLM and llama.cpp servers read
+    (samplers left at their neutral value are not sent, so servers that lack them are not bothered)."""
+    extra: dict[str, Any] = {"top_k": params.top_k, "repeat_penalty": params.repeat_penalty,
+                             "repetition_penalty": params.repeat_penalty, "min_p": params.min_p}
+    optional = {"typical_p": params.typical_p, "tfs_z": params.tfs_z, "mirostat": params.mirostat_mode,
+                "dry_multiplier": params.dry_multiplier, "xtc_probability": params.xtc_probability}
+    extra |= {k: v for k, v in optional.items() if v != _NEUTRAL_EXTRAS[k]}
+    if params.mirostat_mode:
+        extra |= {"mirostat_tau": params.mirostat_tau, "mirostat_eta": params.mirostat_eta}
+    if params.dry_multiplier:
+        extra |= {"dry_base": params.dry_base, "dry_allowed_length": params.dry_allowed_length,
+                  "dry_penalty_last_n": params.dry_penalty_last_n,
+                  "dry_sequence_breakers": list(params.dry_sequence_breakers)}
+    if params.xtc_probability:
+        extra["xtc_threshold"] = params.xtc_threshold
+    if params.grammar is not None:
+        extra["grammar"] = params.grammar  # llama-server's GBNF field
+    return extra

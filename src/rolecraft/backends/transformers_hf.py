@@ -27,6 +27,7 @@ import numpy as np
 from rolecraft.backends.base import Capabilities, SamplingParams, StreamEvent
 from rolecraft.backends.constraints import RoleLogits, phrase_token_seqs
 from rolecraft.backends.models import BUNDLED, HUB_PREFIX, hub_offline, resolve_gguf
+from rolecraft.backends.penalties import breaker_test, sampler_processors
 from rolecraft.backends.registry import register
 from rolecraft.backends.templated import TemplatedBackend
 from rolecraft.errors import RolecraftError, missing_extra
@@ -41,7 +42,6 @@ _MODEL_HELP = ("use a Hugging Face model folder (with config.json), a hub id OWN
                "('smollm2', a .gguf path, hf:OWNER/REPO/FILE.gguf)")
 # llama-cpp-python's defaults, so both backends sample alike.
 PENALTY_LAST_N = 64
-MIN_P = 0.05
 # End-of-turn tokens of common chat formats, honoured besides the model's EOS (llama.cpp does the same).
 _END_OF_TURN = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "</s>")
 
@@ -87,7 +87,7 @@ def model_source(settings: Settings) -> tuple[str, dict[str, Any]]:
                                  code="invalid_model", param="model")
         return str(path), {}
     if spec in BUNDLED or spec.startswith(HUB_PREFIX) or path.suffix == ".gguf" or path.is_file():
-        gguf = resolve_gguf(spec, cache_dir=settings.home / "hub")
+        gguf = resolve_gguf(spec, cache_dir=settings.home / "hub", offline=settings.offline)
         return str(gguf.parent), {"gguf_file": gguf.name}
     if _HUB_ID.fullmatch(spec):
         return spec, {}
@@ -171,29 +171,46 @@ class RoleLogitsProcessor:
         return torch.from_numpy(rows).to(device=scores.device, dtype=scores.dtype)
 
 
+class _Chain:
+    """Numpy processors run one after another, shaped like `RoleLogits` for `RoleLogitsProcessor`."""
+
+    def __init__(self, steps: list[Any]) -> None:
+        self.steps = steps
+
+    def __call__(self, input_ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        for step in self.steps:
+            scores = step(input_ids, scores)
+        return scores
+
+
 class _Sampler:
-    """Picks the next token: role constraints, repetition penalty, then greedy (temperature 0)
-    or top-k, top-p, min-p and temperature before a draw from `generator` (on the CPU, so a seed
-    gives the same reply on every device)."""
+    """Picks the next token: role constraints, repetition penalty, our numpy samplers (logit_bias,
+    frequency/presence, DRY, tail-free, XTC), then greedy (temperature 0) or top-k, typical, top-p,
+    min-p and temperature before a draw from `generator` (on the CPU, so a seed gives the same
+    reply on every device). Mirostat has no transformers counterpart and is ignored."""
 
     def __init__(self, params: SamplingParams, prompt_len: int, role: RoleLogitsProcessor | None,
-                 generator: Any) -> None:
+                 generator: Any, extras: list[Any] | None = None) -> None:
         from transformers import (
             MinPLogitsWarper,
             RepetitionPenaltyLogitsProcessor,
             TemperatureLogitsWarper,
             TopKLogitsWarper,
             TopPLogitsWarper,
+            TypicalLogitsWarper,
         )
 
         self.prompt_len, self.role, self.generator = prompt_len, role, generator
+        self.extras = RoleLogitsProcessor(_Chain(extras)) if extras else None
         penalize = params.repeat_penalty > 0 and params.repeat_penalty != 1.0
         self.penalty = RepetitionPenaltyLogitsProcessor(params.repeat_penalty) if penalize else None
         self.warpers: list[Any] = []
         if params.temperature > 0:
             self.warpers = [TopKLogitsWarper(params.top_k)] if params.top_k > 0 else []
+            self.warpers += [TypicalLogitsWarper(params.typical_p)] if 0 < params.typical_p < 1.0 else []
             self.warpers += [TopPLogitsWarper(params.top_p)] if params.top_p < 1.0 else []
-            self.warpers += [MinPLogitsWarper(MIN_P), TemperatureLogitsWarper(params.temperature)]
+            self.warpers += [MinPLogitsWarper(params.min_p)] if params.min_p > 0 else []
+            self.warpers += [TemperatureLogitsWarper(params.temperature)]
 
     def __call__(self, history: list[int], logits: Any) -> int:
         import torch
@@ -205,6 +222,8 @@ class _Sampler:
         recent = ids[:, max(self.prompt_len, len(history) - PENALTY_LAST_N):]
         if self.penalty is not None and recent.shape[1]:
             scores = self.penalty(recent, scores)
+        if self.extras is not None:
+            scores = self.extras(ids, scores)
         if not self.warpers:
             return int(scores.argmax(dim=-1)[0])
         for warper in self.warpers:
@@ -394,6 +413,7 @@ class TransformersBackend(TemplatedBackend):
         self._lock = threading.Lock()  # adapter switches and forward passes of concurrent streams take turns
         self.adapters = AdapterSet(model, settings.home / "adapters")
         self.tokenizer = tokenizer
+        self._breakers = breaker_test(lambda token: tokenizer.decode([token]).encode("utf-8"))
         self.n_ctx = min(settings.n_ctx, _max_positions(self.model.config) or settings.n_ctx)
         self.end_ids = _end_ids(self.model, tokenizer)
         self._rng = torch.Generator()
@@ -438,7 +458,9 @@ class TransformersBackend(TemplatedBackend):
         max_tokens = min(params.max_tokens, self.context_size - len(tokens))
         with self._lock:
             adapter = self.adapters.resolve(params.adapter)
-        sampler = _Sampler(params, len(tokens), self._role(params, len(tokens)), self._generator(params.seed))
+        extras = sampler_processors(params, len(self.tokenizer), self.context_size, self._breakers,
+                                    prompt_len=len(tokens), counts=True)
+        sampler = _Sampler(params, len(tokens), self._role(params, len(tokens)), self._generator(params.seed), extras)
         yield from self._generate(tokens, max_tokens, sampler, adapter, params.stop)
 
     def _generate(self, prompt: list[int], max_tokens: int, sampler: _Sampler, adapter: str | None,

@@ -36,9 +36,9 @@ def main(ctx: click.Context, **given: object) -> None:
 
 
 def _register() -> None:
-    from rolecraft.cli import characters, chat, data, eval, keys, models, personas, serve, sessions, train
+    from rolecraft.cli import characters, chat, data, eval, keys, models, personas, serve, sessions, talk, train
 
-    for module in (chat, characters, sessions, personas, models, serve, keys, eval, data, train):
+    for module in (chat, characters, sessions, personas, models, serve, keys, eval, data, train, talk):
         main.add_command(module.command)
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import click
@@ -13,6 +11,7 @@ from rolecraft.characters.cards import card_from_character
 from rolecraft.characters.io import dump_character, load_character_file
 from rolecraft.cli.context import engine_from
 from rolecraft.errors import RolecraftError
+from rolecraft.files import write_atomic
 
 SPECS = {"v2": "chara_card_v2", "v3": "chara_card_v3"}
 
@@ -42,41 +41,30 @@ def import_(ctx: click.Context, path: Path, char_id: str | None) -> None:
     click.echo(f"imported {character.name} as {stored}")
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 @command.command("export")
-@click.argument("char_id")
+@click.argument("character")
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="File to write (default: <id>.<format>).")
 @click.option("--format", "fmt", type=click.Choice(["png", "json", "charx"]), default="png", show_default=True)
 @click.option("--spec", type=click.Choice(sorted(SPECS)), default="v3", show_default=True)
 @click.pass_context
-def export(ctx: click.Context, char_id: str, output: Path | None, fmt: str, spec: str) -> None:
-    """Export a character as a card file."""
+def export(ctx: click.Context, character: str, output: Path | None, fmt: str, spec: str) -> None:
+    """Export CHARACTER (an id, or a unique name in any case) as a card file."""
     if fmt == "charx" and spec != "v3":
         raise RolecraftError("CHARX files are Character Card V3 only", code="invalid_option", param="spec")
-    character = engine_from(ctx).character(char_id)
+    engine = engine_from(ctx)
+    char_id = engine.store.resolve_character(character)
     target = output or Path(f"{char_id}.{fmt}")
-    _write_atomic(target, dump_character(character, fmt, spec=SPECS[spec]))  # type: ignore[arg-type]
+    write_atomic(target, dump_character(engine.character(char_id), fmt, spec=SPECS[spec]))  # type: ignore[arg-type]
     click.echo(f"wrote {target}")
 
 
 @command.command("show")
-@click.argument("char_id")
+@click.argument("character_ref", metavar="CHARACTER")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole card as JSON.")
 @click.pass_context
-def show(ctx: click.Context, char_id: str, as_json: bool) -> None:
-    """Show a character."""
-    character = engine_from(ctx).character(char_id)
+def show(ctx: click.Context, character_ref: str, as_json: bool) -> None:
+    """Show CHARACTER (an id, or a unique name in any case)."""
+    character = engine_from(ctx).character(character_ref)
     if as_json:
         click.echo(json.dumps(card_from_character(character), ensure_ascii=False, indent=2))
         return

@@ -14,7 +14,7 @@ from rolecraft.errors import RolecraftError
 from rolecraft.prompting import ContextBuilder
 from rolecraft.settings import Settings
 from rolecraft.store import Store
-from rolecraft.store.records import NewMessage
+from rolecraft.store.records import UNSET, NewMessage, Unset
 
 if TYPE_CHECKING:
     from rolecraft.memory.vectors import VectorMemory
@@ -40,7 +40,8 @@ class Engine(Services):
 
     @cached_property
     def builder(self) -> ContextBuilder:
-        return ContextBuilder(self.backend, reply_tokens=self.settings.max_tokens)
+        return ContextBuilder(self.backend, reply_tokens=self.settings.max_tokens,
+                              system_prompt=self.settings.system_prompt)
 
     @cached_property
     def images(self) -> ObservationCache:
@@ -60,32 +61,44 @@ class Engine(Services):
 
         return VectorMemory(self.store, embeddings.embed)
 
-    def character(self, char_id: str) -> Character:
-        return self.store.get_character(char_id)
+    def character(self, char_id: str, owner: str | Unset | None = UNSET) -> Character:
+        """The character `char_id` names (an id or a unique name); with `owner`, one that owner can see."""
+        return self.store.get_character(char_id, owner)
+
+    def who(self, *, user_name: str | None = None, persona: str | None = None,
+            persona_id: str | None = None, owner: str | None = None) -> tuple[str, str]:
+        """The user's name and persona description: `user_name`/`persona` as given, else `owner`'s stored persona
+        `persona_id`, else that owner's default stored persona, else the settings. Every door asks here."""
+        stored = (self.store.get_persona(persona_id, owner) if persona_id
+                  else self.store.default_persona(owner))
+        if stored is not None and user_name is None and persona is None:
+            return stored.name, stored.description
+        return user_name or self.settings.user_name, self.settings.persona if persona is None else persona
 
     def new_session(self, char_id: str, *, greeting: int = 0, user_name: str | None = None,
-                    persona: str | None = None, persona_id: str | None = None) -> ChatSession:
+                    persona: str | None = None, persona_id: str | None = None,
+                    owner: str | None = None) -> ChatSession:
         """Open a session whose first message is the chosen greeting; alternates are its swipes.
 
         Who the user is comes from `user_name`/`persona`, else the stored persona `persona_id`,
-        else the default stored persona, else the settings."""
+        else the default stored persona, else the settings. `owner` (an API key id; None: the local user)
+        owns the session and its personas; `char_id` is an id or unique name of a character it can see."""
+        char_id = self.store.resolve_character(char_id, owner)
         character = self.character(char_id)
-        stored = self.store.get_persona(persona_id) if persona_id else self.store.default_persona()
-        if stored is not None and user_name is None and persona is None:
-            user_name, persona = stored.name, stored.description
-        user = user_name or self.settings.user_name
+        user, persona = self.who(user_name=user_name, persona=persona, persona_id=persona_id, owner=owner)
         greetings = [NewMessage("assistant", character.name, g, {"greeting": i})
                      for i, g in enumerate(character.greetings())]
         if greeting and not 0 <= greeting < len(greetings):
             raise RolecraftError(f"{character.name} has {len(greetings)} greetings; no greeting #{greeting}",
                                  code="invalid_greeting", param="greeting")
         info = self.store.create_session(char_id, user_name=user, greetings=greetings, chosen=greeting,
-                                         persona=self.settings.persona if persona is None else persona)
+                                         persona=persona, owner=owner)
         return ChatSession(self, info.id)
 
     def new_group(self, char_ids: list[str], *, user_name: str | None = None,
                   persona_id: str | None = None) -> GroupSession:
-        """A group scene: the first character's greeting opens it; all start present."""
+        """A group scene: the first character's greeting opens it; all start present (ids or unique names)."""
+        char_ids = [self.store.resolve_character(ref) for ref in char_ids]
         if len(set(char_ids)) < 2:
             raise RolecraftError("a group scene needs at least two different characters", code="invalid_group",
                                  param="characters")
@@ -107,9 +120,9 @@ class Engine(Services):
             return GroupSession(self, session_id)
         return ChatSession(self, session_id)
 
-    def delete_session(self, session_id: str) -> None:
-        """Delete a session and drop any KV cache the backend keeps for it."""
-        self.store.delete_session(session_id)
+    def delete_session(self, session_id: str, owner: str | Unset | None = UNSET) -> None:
+        """Delete a session (with `owner`: only that owner's) and drop any KV cache the backend keeps for it."""
+        self.store.delete_session(session_id, owner)
         if self._backend is not None:
             self._backend.forget(session_id)
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from rolecraft.characters.model import Character
 from rolecraft.conversation.context import Lore
+from rolecraft.conversation.media import Perceived
 from rolecraft.conversation.session import ChatSession, Turn
 from rolecraft.errors import RolecraftError
 from rolecraft.store.library import Member
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
 
 class GroupSession(ChatSession):
     """A ChatSession whose replies come from several characters."""
+
+    group = True
 
     def __init__(self, engine: Engine, session_id: str) -> None:
         super().__init__(engine, session_id)
@@ -55,9 +58,6 @@ class GroupSession(ChatSession):
 
     def scene_meta(self) -> dict:
         return {"present": [m.character_id for m in self.members if m.present]}
-
-    def _said(self, name: str, content: str) -> str:
-        return f"{name}: {content}"
 
     def _lore(self, speaker: Character) -> Lore:
         return next((self._lores[cid] for cid, c in self.cast.items() if c is speaker), self.lore)
@@ -95,17 +95,20 @@ class GroupSession(ChatSession):
                 found.append((hit.start(), m.character_id))
         return [cid for _, cid in sorted(found)]
 
-    def send_group(self, user_text: str, *, only: str | None = None) -> Iterator[Turn]:
-        """The replies to `user_text`, one Turn at a time; iterate each before asking for the next.
-        `only` forces one member (even a muted one) to answer."""
-        if not user_text.strip():
+    def send_group(self, user_text: str, *, only: str | None = None, images: Sequence[bytes] = (),
+                   meta: dict | None = None) -> Iterator[Turn]:
+        """The replies to `user_text` (and `images`, through the one perception path), one Turn at a time;
+        iterate each before asking for the next. `only` forces one member (even a muted one) to answer;
+        `meta` is stored with the user's message (a scene's game state)."""
+        if not user_text.strip() and not images:
             raise RolecraftError("empty message", code="empty_message", param="content")
         speakers = [self.member(only)] if only else self.responders(user_text)
-        pending: str | None = user_text.strip()
+        pending: Perceived | None = self.perceive(user_text, images=images)
+        pending.meta.update(meta or {})
         for char_id in speakers:
             self.refresh()
             history = self.visible(self.recent(), char_id)
-            turn = self._turn(history, pending, self.info.head_id, None, self.cast[char_id])
+            turn = self._turn(history, pending, self.info.head_id, self.cast[char_id])
             yield turn
             if turn.result is None:
                 return
@@ -116,4 +119,4 @@ class GroupSession(ChatSession):
         char_id = self.member(name)
         self.refresh()
         history = self.visible(self.recent(), char_id)
-        return self._turn(history, None, self.info.head_id, None, self.cast[char_id])
+        return self._turn(history, None, self.info.head_id, self.cast[char_id])

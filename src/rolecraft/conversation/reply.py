@@ -1,37 +1,67 @@
 """One streamed answer (`Reply`: text pieces, then finish reason, token counts, timing), cleaned of a
-leading "Name:" the model may write."""
+leading "Name:" the model may write, however decorated ("*Name:*", "**Name**:", "Name (smiling):")."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable, Iterator, Sequence
 
 from rolecraft.backends.base import Backend, SamplingParams, StreamEvent
 from rolecraft.messages import Message
 
+_AFTER_NAME = re.compile(r"[ \t*_\]]*(?:\([^()\n]{0,60}\))?[ \t*_\]]*:")  # "**", " (smiling)", "]" then ":"
+_MAY_BECOME = re.compile(r"[ \t*_\]]*(?:\([^()\n]{0,60}\)?)?[ \t*_\]]*")  # what can still grow into it
+_OPENERS = re.compile(r"\s*([*_~\[]*)\s*")
+
+
+def split_speaker(text: str, name: str) -> tuple[bool | None, str]:
+    """(True, the rest) when `text` opens with `name`'s speaker tag however it is decorated ("Ember:",
+    "*Ember:*", "**Ember**:", "[Ember]:", "Ember (smiling):"); (False, text) when it does not; (None, text)
+    while too little has arrived to tell. An emphasis mark opened before the name and not closed by the
+    tag ("*Ember: smiles*") stays on the rest, so the action keeps its asterisks."""
+    opening = _OPENERS.match(text)
+    assert opening is not None  # the pattern matches the empty string
+    marks, body = opening.group(1), text[opening.end():]
+    if len(body) < len(name):
+        return (None if name.casefold().startswith(body.casefold()) else False), text
+    if body[: len(name)].casefold() != name.casefold():
+        return False, text
+    after = body[len(name):]
+    tag = _AFTER_NAME.match(after)
+    if tag is None:
+        return (None if _MAY_BECOME.fullmatch(after) else False), text
+    rest = after[tag.end():]
+    unclosed = sum(marks.count(c) for c in "*_") - sum(tag.group(0).count(c) for c in "*_")
+    if unclosed > 0 and not rest.strip("*_"):
+        return None, text  # the closing marks may still be on their way ("*Ember:" then "*")
+    closing = len(rest) - len(rest.lstrip("*_"))
+    rest = rest[min(max(unclosed, 0), closing):]
+    unclosed -= min(max(unclosed, 0), closing)
+    rest = rest.lstrip()
+    reopen = "".join(c for c in marks if c in "*_")[:unclosed] if unclosed > 0 and rest else ""
+    return True, reopen + rest
+
 
 def strip_speaker(pieces: Iterable[str], name: str) -> Iterator[str]:
-    """Yield the reply text without a leading '<name>:' and without leading whitespace."""
-    prefix = f"{name}:".casefold()
+    """Yield the reply text without a leading speaker tag (see `split_speaker`) and leading whitespace."""
     buffer, decided = "", False
     for piece in pieces:
         if decided:
             yield piece
             continue
         buffer += piece
-        head = buffer.lstrip()
-        if len(head) < len(prefix) and prefix.startswith(head.casefold()):
+        found, rest = split_speaker(buffer, name)
+        if found is None:
             continue
-        decided = True
-        if head.casefold().startswith(prefix):
-            head = head[len(prefix):].lstrip()
-        if head:
+        head = rest.lstrip()
+        if head:  # otherwise only the tag (or spaces) so far: wait for the words
+            decided = True
             yield head
-        else:
-            decided = False
-            buffer = ""
-    if not decided and buffer.strip() and buffer.strip().casefold() != prefix:
-        yield buffer.strip()
+    if not decided and buffer.strip():
+        found, rest = split_speaker(buffer, name)
+        if rest.strip():
+            yield rest.strip()
 
 
 class Reply:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rolecraft.backends.adapters import adapter_for
+from rolecraft.backends.anticopy import card_text
 from rolecraft.backends.base import SamplingParams
 from rolecraft.characters.model import Character
 from rolecraft.settings import Settings
@@ -46,6 +47,8 @@ def sampling_for(
         banned_phrases=[*DEFAULT_BANNED, *settings.banned_phrases],
         cache_key=cache_key,
         adapter=adapter_for(settings, character),
+        copy_source=card_text(character, user) if settings.anti_copy else None,
+        copy_max_tokens=settings.anti_copy_tokens,
     )
     for key, value in overrides.items():
         setattr(params, key, value)

@@ -1,4 +1,4 @@
-"""Engine services the HTTP API calls with plain values: perception, speech, state, personas, sprites.
+"""Engine services the HTTP API calls with plain values: speech, transcription, state, personas, sprites.
 
 Kept apart from the turn pipeline: each is a thin call into its room (perception,
 voice, memory, store, expressions) with the engine's settings applied.
@@ -17,24 +17,6 @@ if TYPE_CHECKING:
 
 class Services:
     """Mixed into Engine."""
-
-    def perceive_image(self: Engine, url: str) -> str:
-        """An image_url (data: or, when online, http(s)) as the observation text a model reads."""
-        from rolecraft.perception import ImageOptions, observe_image, read_media
-
-        media = read_media(url, allow_files=False)
-        seen = observe_image(media.data, options=ImageOptions(max_pixels=self.settings.image_max_pixels),
-                             cache=self.images)
-        return f"[a picture: {seen.to_text()}]"
-
-    def perceive_audio(self: Engine, data: bytes, fmt: str) -> str:
-        """Spoken words and how they were said."""
-        from rolecraft.perception import AudioOptions, observe_audio
-
-        heard = observe_audio(data, options=AudioOptions(max_seconds=self.settings.audio_max_seconds,
-                                                         stt_backend=self.settings.stt_backend,
-                                                         stt_model=self.settings.stt_model))
-        return f"{heard.transcript}\n[{heard.to_text()}]".strip()
 
     def speak(self: Engine, text: str, *, voice: str | None, fmt: str, speed: float) -> bytes:
         """WAV speech of `text` (OpenAI voice names that are not ours fall back to the default voice)."""
@@ -80,27 +62,30 @@ class Services:
 
 @dataclass
 class PersonaStore:
-    """Personas as the REST API sees them: list / get / put / delete."""
+    """Personas as the REST API sees them: list / get / put / delete, each within one owner's own
+    (`owner`: an API key id, None for the local user); another owner's ids answer as unknown."""
 
     engine: Engine
 
-    def list(self) -> list[dict[str, Any]]:
-        return [vars(p) for p in self.engine.store.list_personas()]
+    def list(self, owner: str | None = None) -> list[dict[str, Any]]:
+        return [vars(p) for p in self.engine.store.list_personas(owner)]
 
-    def get(self, persona_id: str) -> dict[str, Any]:
-        return vars(self.engine.store.get_persona(persona_id))
+    def get(self, persona_id: str, owner: str | None = None) -> dict[str, Any]:
+        return vars(self.engine.store.get_persona(persona_id, owner))
 
-    def put(self, persona_id: str, body: Any) -> dict[str, Any]:
-        return vars(self.engine.store.put_persona(persona_id, body.name, body.description))
+    def put(self, persona_id: str, body: Any, owner: str | None = None) -> dict[str, Any]:
+        return vars(self.engine.store.put_persona(persona_id, body.name, body.description,
+                                                  default=getattr(body, "default", False), owner=owner))
 
-    def delete(self, persona_id: str) -> dict[str, Any]:
-        self.engine.store.delete_persona(persona_id)
+    def delete(self, persona_id: str, owner: str | None = None) -> dict[str, Any]:
+        self.engine.store.delete_persona(persona_id, owner)
         return {"id": persona_id, "deleted": True}
 
 
 @dataclass
 class LorebookStore:
-    """Library lorebooks as the REST API sees them (list / get / put / delete), and attaching them to sessions."""
+    """Library lorebooks as the REST API sees them (list / get / put / delete), and attaching them to sessions;
+    like personas, each owner sees and attaches only its own."""
 
     engine: Engine
 
@@ -109,29 +94,32 @@ class LorebookStore:
         return {"id": book.id, "name": book.name, "entries": len(book.book.entries),
                 "book": book.book.model_dump(mode="json", exclude_defaults=True)}
 
-    def list(self) -> list[dict[str, Any]]:
-        return [self._view(b) for b in self.engine.store.list_lorebooks()]
+    def list(self, owner: str | None = None) -> list[dict[str, Any]]:
+        return [self._view(b) for b in self.engine.store.list_lorebooks(owner)]
 
-    def get(self, book_id: str) -> dict[str, Any]:
-        return self._view(self.engine.store.get_lorebook(book_id))
+    def get(self, book_id: str, owner: str | None = None) -> dict[str, Any]:
+        return self._view(self.engine.store.get_lorebook(book_id, owner))
 
-    def put(self, book_id: str, body: Any) -> dict[str, Any]:
-        return self._view(self.engine.store.put_lorebook(book_id, body))
+    def put(self, book_id: str, body: Any, owner: str | None = None) -> dict[str, Any]:
+        return self._view(self.engine.store.put_lorebook(book_id, body, owner))
 
-    def delete(self, book_id: str) -> dict[str, Any]:
-        self.engine.store.delete_lorebook(book_id)
+    def delete(self, book_id: str, owner: str | None = None) -> dict[str, Any]:
+        self.engine.store.delete_lorebook(book_id, owner)
         return {"id": book_id, "deleted": True}
 
-    def attach(self, session_id: str, book_id: str) -> dict[str, Any]:
-        """Give session `session_id` its own copy of library lorebook `book_id` (its next turns scan it)."""
-        stored = self.engine.store.get_lorebook(book_id)
+    def attach(self, session_id: str, book_id: str, owner: str | None = None) -> dict[str, Any]:
+        """Give `owner`'s session `session_id` its own copy of that owner's library lorebook `book_id`."""
+        self.engine.store.get_session(session_id, owner)
+        stored = self.engine.store.get_lorebook(book_id, owner)
         attached = self.engine.store.attach_lorebook(session_id, stored.name, stored.book)
         return {"id": attached.id, "name": attached.name, "entries": len(attached.book.entries)}
 
-    def attached(self, session_id: str) -> list[dict[str, Any]]:
+    def attached(self, session_id: str, owner: str | None = None) -> list[dict[str, Any]]:
+        self.engine.store.get_session(session_id, owner)
         return [{"id": a.id, "name": a.name, "entries": len(a.book.entries)}
                 for a in self.engine.store.session_lorebooks(session_id)]
 
-    def detach(self, session_id: str, attached_id: int) -> dict[str, Any]:
+    def detach(self, session_id: str, attached_id: int, owner: str | None = None) -> dict[str, Any]:
+        self.engine.store.get_session(session_id, owner)
         self.engine.store.detach_lorebook(session_id, attached_id)
         return {"id": attached_id, "deleted": True}

@@ -13,15 +13,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rolecraft.characters.model import Character
-from rolecraft.conversation.context import Lore, gather
-from rolecraft.conversation.media import Perceived, UserInput, expression_of, perceive, prompt_content
+from rolecraft.conversation.context import Lore
+from rolecraft.conversation.media import Blob, Perceived, UserInput, expression_of, perceive
+from rolecraft.conversation.planner import Dialogue, Line, Spoken, plan_turn
 from rolecraft.conversation.reply import Reply
 from rolecraft.conversation.sampling import sampling_for
 from rolecraft.errors import RolecraftError
 from rolecraft.memory.carry import Memory, after_turn
 from rolecraft.memory.state import DialogueState
 from rolecraft.messages import Message
-from rolecraft.prompting import PromptPlan, TurnInput
+from rolecraft.prompting import PromptPlan
 from rolecraft.store.records import UNSET, NewMessage, StoredMessage, Unset
 
 if TYPE_CHECKING:
@@ -62,6 +63,7 @@ class Turn:
     head: int | None = None
     overrides: dict = field(default_factory=dict)
     extra_stops: list[str] = field(default_factory=list)
+    blobs: tuple[Blob, ...] = ()
     reply: Reply | None = None
     result: TurnResult | None = None
 
@@ -79,7 +81,7 @@ class Turn:
                                  "temperature)", code="empty_reply", status=502, type="server_error")
         meta = self.session.remember(self, text) | self.reply.meta() | {"expression": expression_of(engine, text)}
         stored = self.session.commit(self.parent_id, self.new_user, text, meta, self.user_meta, self.speaker,
-                                     expect_head=self.head)
+                                     expect_head=self.head, blobs=self.blobs)
         r = self.reply
         self.result = TurnResult(text, stored, r.finish_reason, r.prompt_tokens, r.completion_tokens, r.ttft_s,
                                  r.total_s)
@@ -94,6 +96,8 @@ class Turn:
 
 class ChatSession:
     """One conversation with one character."""
+
+    group = False  # group scenes name every speaker in the prompt
 
     def __init__(self, engine: Engine, session_id: str) -> None:
         self.engine = engine
@@ -110,26 +114,22 @@ class ChatSession:
         """Messages from the root to `leaf_id` (default: the current head)."""
         return self.engine.store.path(self.id, leaf_id)
 
-    def plan(self, history: list[StoredMessage], user_text: str | None, new: Perceived | None = None,
-             speaker: Character | None = None) -> tuple[PromptPlan, Memory]:
-        """The prompt for `speaker`'s reply after `history` (+ the user's new message, if any)."""
+    def plan(self, history: list[StoredMessage], new: Perceived | None = None, speaker: Character | None = None,
+             reply_tokens: int | None = None) -> tuple[PromptPlan, Memory]:
+        """The prompt for `speaker`'s reply after `history` (+ the user's new message, if any), keeping
+        `reply_tokens` (default: the configured max_tokens) free for the reply."""
         speaker = speaker or self.character
-        turns = self._turn_inputs(history, new, speaker)
-        if user_text is not None:
-            content = prompt_content(user_text, new.meta if new else {}, True, self.user_name)
-            turns.append(TurnInput("user", self._said(self.user_name, content), new.native_images if new else ()))
+        lines: list[Spoken] = list(history)
+        if new is not None:
+            lines.append(Line("user", self.user_name, new.text, new.meta, new.native_images))
         memory = Memory.latest(history)
-        engine = self.engine
-        extras = gather(engine.settings, speaker, self.user_name, history, user_text, memory, self._lore(speaker),
-                        lambda text: engine.builder.cost(Message("system", text)))
-        first = history[0].depth if history else 0
-        plan = engine.builder.build(speaker, self.user_name, turns, persona=self.info.persona,
-                                    first_index=first, extras=extras)
-        recalled = self._recall(user_text, plan.dropped_messages, history)
-        if recalled:
-            extras.late.append(f"[{speaker.name} remembers]\n" + "\n".join(recalled))
-            plan = engine.builder.build(speaker, self.user_name, turns, persona=self.info.persona,
-                                        first_index=first, extras=extras)
+        dialogue = Dialogue(speaker, self.user_name, lines, new_user=new is not None, persona=self.info.persona,
+                            memory=memory, lore=self._lore(speaker), first_index=history[0].depth if history else 0,
+                            group=self.group, late=self._late(lines, speaker))
+        recall = (lambda dropped: self._recall(new.text, dropped, history)) if new is not None else None
+        settings = self.engine.settings
+        plan = plan_turn(settings, self.engine.builder, dialogue, recall=recall,
+                         reply_tokens=settings.max_tokens if reply_tokens is None else reply_tokens)
         return plan, memory
 
     def _recall(self, query: str | None, dropped: int, history: list[StoredMessage]) -> list[str]:
@@ -147,29 +147,12 @@ class ChatSession:
         return vectors.recall(self.id, query, before_depth=dropped, on_branch=on_branch,
                               k=self.engine.settings.memory_results)
 
-    def _turn_inputs(self, history: list[StoredMessage], new: Perceived | None,
-                     speaker: Character) -> list[TurnInput]:
-        """History as `speaker` reads it; only the latest `max_context_images` pictures are described."""
-        shown = self.engine.settings.max_context_images - len((new.meta if new else {}).get("image_notes", []))
-        turns = []
-        for m in reversed(history):
-            notes = len(m.meta.get("image_notes", []))
-            if m.role == "user":
-                content = prompt_content(m.content, m.meta, shown >= notes > 0, self.user_name)
-                turns.append(TurnInput("user", self._said(m.name, content)))
-            elif m.name == speaker.name:
-                turns.append(TurnInput("assistant", m.content))
-            else:
-                turns.append(TurnInput("user", f"{m.name}: {m.content}"))
-            shown -= notes
-        return turns[::-1]
-
-    def _said(self, name: str, content: str) -> str:
-        """A user line as the model reads it (group scenes name every speaker)."""
-        return content
-
     def _lore(self, speaker: Character) -> Lore:
         return self.lore
+
+    def _late(self, lines: Sequence[Spoken], speaker: Character) -> list[str]:
+        """Notes for the prompt's late block besides state and lore (a scene adds its game state)."""
+        return []
 
     def cache_key(self, speaker: Character) -> str:
         """Which KV cache a reply by `speaker` continues (one per speaker in group scenes)."""
@@ -179,11 +162,12 @@ class ChatSession:
         """Names of others in the scene whose lines the speaker must not write."""
         return []
 
-    def _turn(self, history: list[StoredMessage], user_text: str | None, parent_id: int | None,
-              new: Perceived | None = None, speaker: Character | None = None) -> Turn:
-        plan, memory = self.plan(history, user_text, new, speaker)
-        return Turn(self, plan, parent_id, user_text, history, memory, new.meta if new else {}, speaker,
-                    head=self.info.head_id)
+    def _turn(self, history: list[StoredMessage], new: Perceived | None, parent_id: int | None,
+              speaker: Character | None = None, overrides: dict | None = None) -> Turn:
+        overrides = dict(overrides or {})
+        plan, memory = self.plan(history, new, speaker, overrides.get("max_tokens"))
+        return Turn(self, plan, parent_id, new.text if new else None, history, memory, new.meta if new else {},
+                    speaker, head=self.info.head_id, overrides=overrides, blobs=new.blobs if new else ())
 
     def remember(self, turn: Turn, reply: str) -> dict:
         """Meta for the new reply: the updated dialogue state and rolling summary of this branch."""
@@ -203,27 +187,32 @@ class ChatSession:
                 return history
             window *= 4
 
-    def send(self, user_text: str = "", *, images: Sequence[bytes] = (), audio: bytes | None = None) -> Turn:
-        """Start a turn answering the user's words, pictures and/or speech after the current head."""
+    def perceive(self, user_text: str = "", *, images: Sequence[bytes] = (), audio: bytes | None = None) -> Perceived:
+        """The user's words, pictures and speech as the character takes them in (the one perception path)."""
         if not images and audio is None:
             if not user_text.strip():
                 raise RolecraftError("empty message", code="empty_message", param="content")
-            new = Perceived(user_text.strip())
-        else:
-            new = perceive(self.engine, self.character, self.user_name, UserInput(user_text, images, audio))
-        self.refresh()
-        return self._turn(self.recent(), new.text, self.info.head_id, new)
+            return Perceived(user_text.strip())
+        return perceive(self.engine, self.character, self.user_name, UserInput(user_text, images, audio))
 
-    def regenerate(self) -> Turn:
+    def send(self, user_text: str = "", *, images: Sequence[bytes] = (), audio: bytes | None = None,
+             overrides: dict | None = None) -> Turn:
+        """Start a turn answering the user's words, pictures and/or speech after the current head.
+        `overrides` are this turn's sampling fields (max_tokens also sets the room kept for the reply)."""
+        new = self.perceive(user_text, images=images, audio=audio)
+        self.refresh()
+        return self._turn(self.recent(), new, self.info.head_id, overrides=overrides)
+
+    def regenerate(self, overrides: dict | None = None) -> Turn:
         """A new reply (a swipe) to the user message before the current reply."""
         self.refresh()
         history = self.recent()
         if not history or history[-1].role != "assistant" or len(history) < 2:
             raise RolecraftError("nothing to regenerate: the last message is not a reply to you",
                                  code="nothing_to_regenerate")
-        return self._turn(history[:-1], None, history[-1].parent_id)
+        return self._turn(history[:-1], None, history[-1].parent_id, overrides=overrides)
 
-    def edit_last_user(self, text: str) -> Turn:
+    def edit_last_user(self, text: str, overrides: dict | None = None) -> Turn:
         """Replace your last message (as a new branch) and get a new reply to it."""
         self.refresh()
         history = self.recent()
@@ -231,7 +220,7 @@ class ChatSession:
         if not users:
             raise RolecraftError("you have not said anything yet in this session", code="nothing_to_edit")
         cut = users[-1]
-        return self._turn(history[:cut], text.strip(), history[cut].parent_id)
+        return self._turn(history[:cut], self.perceive(text), history[cut].parent_id, overrides=overrides)
 
     def edit_last_reply(self, text: str) -> StoredMessage:
         """Replace the character's last reply with your own text (kept as a swipe)."""
@@ -284,7 +273,10 @@ class ChatSession:
 
     def commit(self, parent_id: int | None, user_text: str | None, reply: str, meta: dict,
                user_meta: dict | None = None, speaker: Character | None = None, *,
-               expect_head: int | Unset | None = UNSET) -> list[StoredMessage]:
+               expect_head: int | Unset | None = UNSET, blobs: Sequence[Blob] = ()) -> list[StoredMessage]:
+        """Store the user's message (with its attachments) and the reply in one step."""
+        for blob in blobs:
+            self.engine.store.put_attachment(blob.data, blob.media_type, blob.kind, owner=self.info.owner)
         scene = self.scene_meta()
         new = [] if user_text is None else [NewMessage("user", self.user_name, user_text, (user_meta or {}) | scene)]
         new.append(NewMessage("assistant", (speaker or self.character).name, reply, meta | scene))

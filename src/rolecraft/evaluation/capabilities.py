@@ -17,39 +17,23 @@ ability is missing is reported as skipped with the reason, never dropped.
 from __future__ import annotations
 
 from collections.abc import Callable
-from importlib.metadata import entry_points
 from typing import Any
 
 from rolecraft.errors import RolecraftError
+from rolecraft.registry import Registry
 
 Factory = Callable[[Any], Any]
-_REGISTRY: dict[str, Factory] = {}
+CAPABILITIES: Registry[Factory] = Registry("capability", group="rolecraft.eval_capabilities")
+register_capability = CAPABILITIES.register
 KNOWN = {
     "image_turn": "showing the character an image (needs a perception module or a vision backend)",
     "expression": "classifying a reply into an expression label (needs an expression module)",
 }
 
 
-def register_capability(name: str) -> Callable[[Factory], Factory]:
-    """Decorator: `factory(engine)` provides the ability `name`."""
-
-    def wrap(factory: Factory) -> Factory:
-        _REGISTRY[name] = factory
-        return factory
-
-    return wrap
-
-
-def _factory(name: str) -> Factory | None:
-    if name not in _REGISTRY:
-        for ep in entry_points(group="rolecraft.eval_capabilities", name=name):
-            _REGISTRY[name] = ep.load()
-    return _REGISTRY.get(name)
-
-
 def resolve(name: str, engine: Any) -> tuple[Any | None, str | None]:
     """(the ability, None) or (None, why it is unavailable)."""
-    factory = _factory(name)
+    factory = CAPABILITIES.get(name)
     if factory is None:
         what = KNOWN.get(name, name)
         return None, f"no provider for {what} is installed in this build"

@@ -85,6 +85,8 @@ class Suite(_Strict):
     characters: list[str] = Field(default_factory=list)
     prompts: list[str] = Field(default_factory=list, description="Asked to every character.")
     ooc_prompts: list[str] = Field(default_factory=list, description="Prompts that tempt a character out of role.")
+    session_prompts: list[str] = Field(default_factory=list, description="User lines sent one after another in "
+                                       "one session per character (repetition over a session).")
     lexicon: dict[str, list[str]] = Field(default_factory=dict, description="Character id → signature words.")
     fact_recall: FactRecall = Field(default_factory=FactRecall)
     coherence: list[CoherenceItem] = Field(default_factory=list)

@@ -8,9 +8,11 @@ not a readable image becomes a `RolecraftError`, never a crash.
 
 `observe_image` builds an `ImageObservation`: top ImageNet labels, where the
 faces are (never who), dominant colours in words, brightness with a day/night
-guess, orientation and size. `.to_text()` is a short English description and
-`render_observation` puts it in the user's template ("[{{user}} shows {{char}}
-a picture: {{observation}}]"). Observations are cached by the image's SHA-256
+guess, orientation and size. `.content_text()` says what it shows in plain
+words (what small models pick up: measured with `rolecraft eval`'s image
+grounding probe), `.to_text()` is the full description with sizes and scores,
+and `render_observation` puts them in the user's template ("[{{user}} shows
+{{char}} a picture. {{char}} sees {{content}}.]"). Observations are cached by the image's SHA-256
 (an in-memory LRU, optionally backed by a folder of JSON files).
 """
 
@@ -18,9 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import struct
-import tempfile
 import threading
 import warnings
 from collections import OrderedDict
@@ -33,9 +33,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rolecraft.characters.macros import expand_macros
 from rolecraft.errors import RolecraftError
+from rolecraft.files import write_atomic
 
 DEFAULT_MAX_PIXELS = 40_000_000
-DEFAULT_IMAGE_TEMPLATE = "[{{user}} shows {{char}} a picture: {{observation}}]"
+DEFAULT_IMAGE_TEMPLATE = "[{{user}} shows {{char}} a picture. {{char}} sees {{content}}.]"
 ALLOWED_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "MPO", "AVIF")
 ANALYSIS_SIDE = 640
 OBSERVER_VERSION = "1"
@@ -101,6 +102,23 @@ class ImageObservation(BaseModel):
         guess = {"day": ", probably daytime", "night": ", probably night or a dark room", "unclear": ""}
         parts.append(f"{self.light}{guess[self.time_of_day]}")
         return "; ".join(parts)
+
+    def content_text(self) -> str:
+        """What the picture shows, content first and in plain words (no sizes or scores): what a character
+        would say it sees. Unsure labels are hedged."""
+        names = [lb.name for lb in self.labels]
+        if not names:
+            seen = "something hard to make out"
+        elif self.labels[0].score >= 0.3:
+            seen = names[0] + (f" (perhaps {' or '.join(names[1:3])})" if len(names) > 1 else "")
+        else:
+            seen = "something like " + " or ".join(names[:3])
+        parts = [seen]
+        if self.faces:
+            parts.append("a person's face" if len(self.faces) == 1 else f"{len(self.faces)} people's faces")
+        if self.colours:
+            parts.append("in " + " and ".join(self.colours[:2]))
+        return ", ".join(parts)
 
     def faces_text(self) -> str:
         """The faces part of the description."""
@@ -371,11 +389,7 @@ class ObservationCache:
         if self.folder is None:
             return
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(observation.model_dump_json())
-            os.replace(tmp, self.folder / f"{key}.json")
+            write_atomic(self.folder / f"{key}.json", observation.model_dump_json())
         except OSError:
             return
 
@@ -383,10 +397,12 @@ class ObservationCache:
 def render_observation(
     observation: ImageObservation, template: str = DEFAULT_IMAGE_TEMPLATE, *, char: str, user: str
 ) -> str:
-    """The observation in the user's template; {{observation}}, {{labels}}, {{faces}}, {{colours}}, {{size}},
-    {{char}} and {{user}} are filled in, unknown macros are left as they are."""
+    """The observation in the user's template; {{content}} (what it shows, in words), {{observation}} (the full
+    description with sizes and scores), {{labels}}, {{faces}}, {{colours}}, {{size}}, {{char}} and {{user}}
+    are filled in, unknown macros are left as they are."""
     fields = {
         "{{observation}}": observation.to_text(),
+        "{{content}}": observation.content_text(),
         "{{labels}}": ", ".join(lb.name for lb in observation.labels) or "nothing recognisable",
         "{{faces}}": observation.faces_text(),
         "{{colours}}": ", ".join(observation.colours) or "mixed colours",

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import os
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rolecraft.errors import RolecraftError
+from rolecraft.settings import env_offline
 
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 FETCH_TIMEOUT_S = 15.0
@@ -32,12 +32,6 @@ class MediaBytes:
     data: bytes
     media_type: str = ""
     origin: str = ""
-
-
-def offline_mode() -> bool:
-    """True when the environment asks us not to touch the network (HF_HUB_OFFLINE / ROLECRAFT_OFFLINE)."""
-    flags = (os.environ.get(name, "").strip().lower() for name in ("HF_HUB_OFFLINE", "ROLECRAFT_OFFLINE"))
-    return any(flag in {"1", "true", "yes", "on"} for flag in flags)
 
 
 def read_media(
@@ -60,7 +54,7 @@ def read_media(
         return _from_data_url(text, max_bytes, param)
     scheme = urllib.parse.urlsplit(text).scheme.lower()
     if scheme in {"http", "https"}:
-        remote = (not offline_mode()) if allow_remote is None else allow_remote
+        remote = (not env_offline()) if allow_remote is None else allow_remote
         if not remote:
             raise RolecraftError(
                 f"cannot fetch {text[:200]!r}: remote media needs network access and rolecraft is offline; "

@@ -1,10 +1,12 @@
 """Speech to text: a small registry of STT backends that all take 16 kHz mono float32 samples.
 
-`pocketsphinx` (the default) is English-only and fully offline: its acoustic
-model, language model and dictionary ship inside the wheel. `whisper` runs
-faster-whisper (CTranslate2) for users who have weights: a local model folder,
-or a model name/hub id that is downloaded only when online (HF_HUB_OFFLINE=1 or
-`offline=True` means the local cache only). Plugins register the same way as
+`whisper` runs faster-whisper (CTranslate2) on the bundled multilingual Whisper
+base model (`rolecraft[whisper]`, assembled once by `perception.whisper`), or a
+local model folder, or a model name/hub id downloaded only when online
+(HF_HUB_OFFLINE=1 or `offline=True` means the local cache only); it detects the
+language unless given a hint. `pocketsphinx` is the small English-only fallback,
+fully offline inside its wheel. `auto` (the default) means whisper where the
+bundled model is installed, else pocketsphinx. Plugins register the same way as
 the built-ins. Loaded backends are kept per (name, model) so a chat loads once.
 """
 
@@ -22,11 +24,11 @@ import numpy as np
 from pydantic import BaseModel
 
 from rolecraft.errors import RolecraftError, missing_extra
-from rolecraft.perception.sources import offline_mode
+from rolecraft.settings import env_offline
 
 SAMPLE_RATE = 16_000
-DEFAULT_STT = "pocketsphinx"
-DEFAULT_WHISPER_MODEL = "base.en"
+DEFAULT_STT = "auto"
+DEFAULT_WHISPER_MODEL = "base"  # hub name, used only when the bundled model is not installed
 
 
 class Word(BaseModel):
@@ -50,8 +52,8 @@ class SpeechToText(ABC):
     name: str = ""
 
     @abstractmethod
-    def transcribe(self, samples: np.ndarray, *, language: str | None = None) -> Transcript:
-        """Words in `samples` (16 kHz mono float32 in -1..1)."""
+    def transcribe(self, samples: np.ndarray, *, language: str | None = None, words: bool = True) -> Transcript:
+        """Words in `samples` (16 kHz mono float32 in -1..1); `words=False` may skip word timings (faster)."""
 
 
 Factory = Callable[..., SpeechToText]
@@ -74,16 +76,31 @@ def available_stt() -> list[str]:
 
 def create_stt(name: str = DEFAULT_STT, *, model: str | None = None, cache_dir: Path | None = None,
                offline: bool | None = None) -> SpeechToText:
-    """The STT backend `name`, loaded once per process for each (name, model, cache_dir, offline)."""
+    """The STT backend `name` ('auto': whisper if installed, else pocketsphinx), loaded once per process."""
+    name = resolve_stt(name)
     if name not in _REGISTRY:
         raise RolecraftError(f"unknown speech-to-text backend {name!r}; available: {', '.join(available_stt())}",
                              code="unknown_stt", param="stt_backend")
-    return _loaded(name, model, cache_dir, offline_mode() if offline is None else offline)
+    return _loaded(name, model, cache_dir, env_offline() if offline is None else offline)
 
 
 @cache
 def _loaded(name: str, model: str | None, cache_dir: Path | None, offline: bool) -> SpeechToText:
     return _REGISTRY[name](model=model, cache_dir=cache_dir, offline=offline)
+
+
+def resolve_stt(name: str) -> str:
+    """The backend 'auto' stands for here: whisper where the bundled model is installed, else pocketsphinx."""
+    if name != "auto":
+        return name
+    from rolecraft.perception.whisper import bundled_installed
+
+    return "whisper" if bundled_installed() else "pocketsphinx"
+
+
+def whisper_language(code: str | None) -> str | None:
+    """A language hint as Whisper spells it: 'zh-CN' → 'zh', 'en_US' → 'en', '' → None (detect)."""
+    return code.replace("_", "-").split("-")[0].lower() or None if code else None
 
 
 def transcribe(samples: np.ndarray, *, backend: str = DEFAULT_STT, model: str | None = None,
@@ -119,7 +136,7 @@ class PocketSphinxSTT(SpeechToText):
                                  param="stt_model", status=500, type="server_error") from exc
         self._lock = threading.Lock()
 
-    def transcribe(self, samples: np.ndarray, *, language: str | None = None) -> Transcript:
+    def transcribe(self, samples: np.ndarray, *, language: str | None = None, words: bool = True) -> Transcript:
         if language and not language.lower().startswith("en"):
             raise RolecraftError(f"pocketsphinx only knows English, not {language!r}; use the whisper STT backend",
                                  code="unsupported_language", param="language")
@@ -142,7 +159,7 @@ def _sphinx_word(segment: Any, frame_rate: int) -> Word | None:
 
 @register_stt("whisper")
 class WhisperSTT(SpeechToText):
-    """faster-whisper: a local CTranslate2 model folder, or a name/hub id downloaded only when online."""
+    """faster-whisper: the bundled base model (model None), a CTranslate2 folder, or a name/hub id (online only)."""
 
     name = "whisper"
 
@@ -151,25 +168,35 @@ class WhisperSTT(SpeechToText):
             from faster_whisper import WhisperModel
         except ImportError as exc:
             raise missing_extra("faster-whisper", "whisper") from exc
-        spec = model or DEFAULT_WHISPER_MODEL
+        spec = model or _bundled_or_hub(cache_dir)
         local = Path(spec).expanduser()
-        offline = offline_mode() if offline is None else offline
+        offline = env_offline() if offline is None else offline
         source = str(local) if local.is_dir() else spec
         try:
             self.model = WhisperModel(source, device="cpu", compute_type="int8", cpu_threads=os.cpu_count() or 1,
-                                      download_root=str(cache_dir) if cache_dir else None,
+                                      download_root=str(cache_dir) if cache_dir and not local.is_dir() else None,
                                       local_files_only=offline and not local.is_dir())
         except (OSError, ValueError, RuntimeError) as exc:  # hub misses are OSErrors, bad names ValueErrors
             raise _whisper_unavailable(spec, offline, exc) from exc
         self._lock = threading.Lock()
 
-    def transcribe(self, samples: np.ndarray, *, language: str | None = None) -> Transcript:
+    def transcribe(self, samples: np.ndarray, *, language: str | None = None, words: bool = True) -> Transcript:
         with self._lock:
-            segments, info = self.model.transcribe(samples.astype(np.float32), language=language, beam_size=1,
-                                                   word_timestamps=True, vad_filter=False)
-            words = [Word(word=w.word.strip(), start=w.start, end=w.end) for s in segments for w in (s.words or [])]
-        return Transcript(text=" ".join(w.word for w in words if w.word), words=words, backend=self.name,
+            segments, info = self.model.transcribe(samples.astype(np.float32), language=whisper_language(language),
+                                                   beam_size=1, word_timestamps=words, without_timestamps=not words,
+                                                   vad_filter=False, condition_on_previous_text=False)
+            segments = list(segments)
+        timed = [Word(word=w.word.strip(), start=w.start, end=w.end) for s in segments for w in (s.words or [])]
+        text = "".join(s.text for s in segments).strip()  # segment text keeps Chinese unspaced
+        return Transcript(text=text, words=[w for w in timed if w.word], backend=self.name,
                           language=info.language or (language or ""))
+
+
+def _bundled_or_hub(models_dir: Path | None) -> str:
+    """The bundled base model's folder (assembled on first use), else the hub name for online users."""
+    from rolecraft.perception.whisper import bundled_installed, bundled_model_dir
+
+    return str(bundled_model_dir(models_dir)) if bundled_installed() else DEFAULT_WHISPER_MODEL
 
 
 def _whisper_unavailable(spec: str, offline: bool, exc: Exception) -> RolecraftError:

@@ -56,9 +56,10 @@ class PromptPlan:
 class ContextBuilder:
     """Builds turn prompts for one backend; caches token counts of immutable messages."""
 
-    def __init__(self, backend: Backend, *, reply_tokens: int) -> None:
+    def __init__(self, backend: Backend, *, reply_tokens: int, system_prompt: str = "") -> None:
         self.backend = backend
         self.reply_tokens = reply_tokens
+        self.system_prompt = system_prompt
         self._costs: dict[tuple[str, str], int] = {}
 
     def cost(self, message: Message) -> int:
@@ -71,17 +72,20 @@ class ContextBuilder:
 
     def build(
         self, character: Character, user: str, history: Sequence[TurnInput], persona: str = "", first_index: int = 0,
-        extras: Insertions | None = None,
+        extras: Insertions | None = None, instructions: Sequence[Message] = (), reply_tokens: int | None = None,
     ) -> PromptPlan:
         """Messages for the next assistant reply to `history` (which ends with the user's turn).
 
         `first_index` is the position of history[0] in the whole conversation when the caller
         passes only a recent window; it keeps page cuts at the same absolute positions.
+        `instructions` (a client's own system messages) follow the character definition.
+        `reply_tokens` is the room kept for the reply (default: the builder's).
         """
         extras = extras or Insertions()
-        definition = "\n".join([*extras.before_definition, sections.definition(character, user, persona),
-                                *extras.after_definition])
-        head = [Message("system", definition, kind="definition")]
+        reply_tokens = self.reply_tokens if reply_tokens is None else reply_tokens
+        card = sections.definition(character, user, persona, self.system_prompt)
+        definition = "\n".join([*extras.before_definition, card, *extras.after_definition])
+        head = [Message("system", definition, kind="definition"), *instructions]
         if extras.summary:
             head.append(Message("system", f"Summary of earlier events: {extras.summary}", kind="summary"))
         blocks = sections.example_blocks(character, user)
@@ -90,12 +94,12 @@ class ContextBuilder:
         phi = sections.post_history(character, user)
         tail += [Message("system", phi, kind="post_history")] if phi else []
         turns = [Message(t.role, t.content, kind="history", images=t.images) for t in history]
-        budget = self.backend.context_size - self.reply_tokens
+        budget = self.backend.context_size - reply_tokens
         fixed = sum(map(self.cost, head + tail)) + (self.cost(turns[-1]) if turns else 0)
         if fixed > budget:
             raise RolecraftError(
                 f"the character definition and your message need {fixed} tokens but only {budget} fit "
-                f"(context {self.backend.context_size} minus {self.reply_tokens} for the reply); "
+                f"(context {self.backend.context_size} minus {reply_tokens} for the reply); "
                 "raise n_ctx or shorten the card",
                 code="context_overflow",
                 param="n_ctx",

@@ -21,9 +21,11 @@ def _field(label: str, text: str) -> str:
     return f"{label}: {text.strip()}" if text and text.strip() else ""
 
 
-def definition(character: Character, user: str, persona: str = "") -> str:
-    """The system prompt: instructions plus everything the card says about the character."""
-    system = character.system_prompt.replace("{{original}}", DEFAULT_SYSTEM) or DEFAULT_SYSTEM
+def definition(character: Character, user: str, persona: str = "", default_system: str = "") -> str:
+    """The system prompt: instructions plus everything the card says about the character.
+    `default_system` replaces the built-in instructions (the card's own system prompt still wins)."""
+    default = default_system or DEFAULT_SYSTEM
+    system = character.system_prompt.replace("{{original}}", default) or default
     relations = "; ".join(f"{who}: {what}" for who, what in character.relationships.items())
     catchphrases = " | ".join(f'"{c}"' for c in character.catchphrases)
     parts = [

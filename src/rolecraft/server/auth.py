@@ -1,9 +1,9 @@
 """Who is calling: an API key (Authorization: Bearer rc-...) or the local single user.
 
 Keys are checked against their stored digests on every request, so a revoked
-key stops working at once. Every session belongs to the key that created it
-(`Principal.owner`); the local user owns the sessions made without a key (CLI,
-keyless server on loopback). In keyless mode a valid key still identifies its
+key stops working at once. Everything stored belongs to the key that created it
+(`Principal.owner`, which the engine and store check); the local user owns what
+is made without a key (CLI, keyless server on loopback). In keyless mode a valid key still identifies its
 owner, and any other bearer token (the official client insists on sending one)
 means the local user.
 """

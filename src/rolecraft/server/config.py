@@ -11,6 +11,7 @@ import ipaddress
 from pydantic import BaseModel, ConfigDict
 
 from rolecraft.errors import RolecraftError
+from rolecraft.server.text_input import TextLimits
 from rolecraft.settings import Settings
 
 
@@ -27,6 +28,12 @@ class ServerSettings(BaseModel):
     rate_limit_per_minute: int
     max_reply_tokens: int
     require_api_key: bool | None
+    max_message_chars: int
+    max_request_chars: int
+
+    def text_limits(self) -> TextLimits:
+        """Fresh caps for one request's text."""
+        return TextLimits(self.max_message_chars, self.max_request_chars)
 
     @property
     def keys_required(self) -> bool:

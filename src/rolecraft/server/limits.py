@@ -3,19 +3,29 @@
 The body cap is pure ASGI so it applies to every route (JSON, multipart uploads,
 unknown URLs) before anything buffers the body: a declared Content-Length over
 the cap is refused at once, and a chunked body is counted as it arrives.
+
+The request rate is counted in this process, or (`rate_limit_shared`) in the
+database, so that replicas sharing one database enforce one limit per key.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections import deque
+from typing import Protocol
 
+from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy.engine import Connection, Engine
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rolecraft.errors import RolecraftError
 from rolecraft.server.errors import error_response
+from rolecraft.store.tables import RateHitRow
+
+WINDOW_S = 60.0
 
 
 class BodyTooLarge(HTTPException):
@@ -55,6 +65,11 @@ class BodyLimit:
         await self.app(scope, counted, send)
 
 
+class Limiter(Protocol):
+    def retry_after(self, who: str, per_minute: int) -> float | None:
+        """Record a request; None if it may go ahead, else seconds until it would be allowed."""
+
+
 class RateLimiter:
     """Sliding one-minute window of request times per key, in this process."""
 
@@ -75,6 +90,43 @@ class RateLimiter:
                 return max(0.0, hits[0] + 60 - now)
             hits.append(now)
             return None
+
+
+class DatabaseRateLimiter:
+    """Sliding one-minute window per key, in the `rate_hits` table of the shared database.
+
+    Each check is one transaction that first serialises with every other check of the same key
+    (a PostgreSQL advisory lock on the key; on SQLite the DELETE takes the database's write lock),
+    then drops the key's hits older than a minute, counts the rest and records this one if allowed.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def retry_after(self, who: str, per_minute: int) -> float | None:
+        if per_minute <= 0:
+            return None
+        table = RateHitRow.__table__
+        with self.engine.begin() as conn:
+            self._lock(conn, who)
+            now = time.time()
+            conn.execute(delete(table).where(table.c.who == who, table.c.at <= now - WINDOW_S))
+            count, oldest = conn.execute(select(func.count(), func.min(table.c.at)).where(table.c.who == who)).one()
+            if count >= per_minute:
+                return max(0.0, oldest + WINDOW_S - now)
+            conn.execute(insert(table).values(who=who, at=now))
+        return None
+
+    @staticmethod
+    def _lock(conn: Connection, who: str) -> None:
+        if conn.dialect.name == "postgresql":
+            key = int.from_bytes(hashlib.sha256(f"rate:{who}".encode()).digest()[:8], "big", signed=True)
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+def limiter_for(shared: bool, engine: Engine) -> Limiter:
+    """The rate limiter a server process uses: in the database `engine` when `shared`, else in memory."""
+    return DatabaseRateLimiter(engine) if shared else RateLimiter()
 
 
 def check_reply_tokens(overrides: dict, limit: int, param: str = "max_tokens") -> None:

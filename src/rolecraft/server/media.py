@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 
 from rolecraft.errors import RolecraftError
+from rolecraft.perception.containers import sniff_audio
 
 _DATA_URL = re.compile(r"data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[\w.+-]+=[\w.+-]+)*)(?P<b64>;base64)?,",
                        re.ASCII)
@@ -66,23 +67,6 @@ def check_image(data: bytes, *, param: str) -> str:
         raise RolecraftError("the image data is not a readable image (PNG, JPEG, GIF or WebP)",
                              code="invalid_image", param=param) from None
     return Image.MIME.get(kind, f"image/{kind.lower()}")
-
-
-def sniff_audio(data: bytes) -> str | None:
-    """The audio container these bytes start with, if any we know."""
-    if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
-        return "wav"
-    if data[:4] == b"fLaC":
-        return "flac"
-    if data[:4] == b"OggS":
-        return "ogg"
-    if data[:4] == b"\x1aE\xdf\xa3":
-        return "webm"
-    if data[4:8] == b"ftyp":
-        return "mp4"
-    if data[:3] == b"ID3" or (len(data) > 1 and data[0] == 0xFF and data[1] & 0xE0 == 0xE0):
-        return "mp3"
-    return None
 
 
 def check_audio(data: bytes, *, param: str, declared: str | None = None) -> AudioInput:

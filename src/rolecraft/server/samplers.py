@@ -121,6 +121,8 @@ def read_samplers(body: Mapping[str, Any], *, skip: frozenset[str] = frozenset()
         if name in skip or value is None:
             continue
         canonical = ALIASES.get(name, name)
+        if canonical == "grammar" and value == "":
+            continue  # SillyTavern sends its empty grammar box as ""
         if canonical in Samplers.model_fields:
             if canonical in values:
                 continue  # the first spelling given wins (e.g. max_tokens over n_predict)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import Depends, Request
 
 from rolecraft.server.config import ServerSettings
-from rolecraft.server.limits import RateLimiter
+from rolecraft.server.limits import Limiter, RateLimiter
 
 if TYPE_CHECKING:
     from rolecraft.conversation import Engine
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 class ServerState:
     runtime: Runtime
     server: ServerSettings
-    limiter: RateLimiter = field(default_factory=RateLimiter)
+    limiter: Limiter = field(default_factory=RateLimiter)
 
     @property
     def engine(self) -> Engine:

@@ -2,35 +2,29 @@
 
 from __future__ import annotations
 
-import re
-import unicodedata
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from sqlalchemy import create_engine, delete, event, func, inspect, select, text, update
+from sqlalchemy import create_engine, delete, event, func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from rolecraft.characters.cards import card_from_character, character_from_card
-from rolecraft.characters.model import Character
 from rolecraft.errors import RolecraftError, not_found
+from rolecraft.store import migrations
+from rolecraft.store.characters import CharacterMixin, slugify
 from rolecraft.store.library import LibraryMixin
-from rolecraft.store.records import UNSET, CharacterInfo, NewMessage, SessionInfo, StoredMessage, Unset
-from rolecraft.store.tables import SCHEMA_VERSION, Base, CharacterRow, MessageRow, SchemaRow, SessionRow
+from rolecraft.store.records import UNSET, NewMessage, SessionInfo, StoredMessage, Unset
+from rolecraft.store.tables import MessageRow, SessionRow
+from rolecraft.store.text import refuse_nul_in
+
+__all__ = ["Store", "slugify"]
 
 
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
-
-
-def slugify(name: str) -> str:
-    """A readable id from a name; non-Latin names keep their letters (e.g. '林月')."""
-    text = unicodedata.normalize("NFKC", name).strip().lower()
-    slug = re.sub(r"[^\w]+", "-", text).strip("-_")
-    return slug[:60] or "character"
 
 
 def _sqlite_pragmas(engine: Engine) -> None:
@@ -43,8 +37,8 @@ def _sqlite_pragmas(engine: Engine) -> None:
         cur.close()
 
 
-class Store(LibraryMixin):
-    """Characters, sessions and message trees in one SQLAlchemy database."""
+class Store(CharacterMixin, LibraryMixin):
+    """Characters, sessions, message trees, personas, lorebooks and attachments in one SQLAlchemy database."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -58,21 +52,12 @@ class Store(LibraryMixin):
         self.migrate()
 
     def migrate(self) -> None:
-        """Create missing tables, bring older ones up to date and record the schema version."""
-        Base.metadata.create_all(self.engine)
-        self._add_session_owner()
-        with self._tx() as db:
-            if db.get(SchemaRow, SCHEMA_VERSION) is None:
-                db.add(SchemaRow(version=SCHEMA_VERSION))
-
-    def _add_session_owner(self) -> None:
-        """Version 1 → 2: sessions gained an `owner` (API key id) column."""
-        columns = {column["name"] for column in inspect(self.engine).get_columns("sessions")}
-        if "owner" in columns:
-            return
-        with self.engine.begin() as conn:
-            conn.execute(text("ALTER TABLE sessions ADD COLUMN owner VARCHAR(16)"))
-            conn.execute(text("CREATE INDEX ix_sessions_owner ON sessions (owner)"))
+        """Apply the numbered migrations the database lacks (store/migrations)."""
+        try:
+            migrations.upgrade(self.engine)
+        except SQLAlchemyError as exc:
+            raise RolecraftError(f"cannot bring database {self.engine.url!r} up to date: {exc}",
+                                 code="database_error", status=500) from exc
 
     @contextmanager
     def _tx(self) -> Iterator[Session]:
@@ -82,70 +67,6 @@ class Store(LibraryMixin):
     def close(self) -> None:
         self.engine.dispose()
 
-    # characters -------------------------------------------------------------
-
-    def put_character(self, character: Character, *, char_id: str | None = None, source: str = "import") -> str:
-        """Store a character (replacing one with the same id) and return its id."""
-        card = card_from_character(character)
-        with self._tx() as db:
-            cid = char_id or self._free_id(db, slugify(character.name))
-            row = db.get(CharacterRow, cid)
-            if row is None:
-                db.add(CharacterRow(id=cid, name=character.name, card=card, avatar=character.avatar,
-                                    source=source, created_at=_now()))
-            else:
-                row.name, row.card, row.avatar, row.source = character.name, card, character.avatar, source
-        return cid
-
-    @staticmethod
-    def _free_id(db: Session, base: str) -> str:
-        taken = set(db.scalars(select(CharacterRow.id).where(CharacterRow.id.like(f"{base}%"))))
-        if base not in taken:
-            return base
-        n = 2
-        while f"{base}-{n}" in taken:
-            n += 1
-        return f"{base}-{n}"
-
-    def get_character(self, char_id: str) -> Character:
-        with self._tx() as db:
-            row = db.get(CharacterRow, char_id)
-            if row is None:
-                raise not_found("character", char_id)
-            character = character_from_card(row.card, source=f"stored character {char_id}")
-            return character.model_copy(update={"avatar": row.avatar})
-
-    def install_samples(self) -> None:
-        """Put the bundled sample characters in the library once (user edits are not overwritten)."""
-        from rolecraft.characters.io import load_character_file
-        from rolecraft.characters.samples import sample_paths
-
-        for path in sample_paths():
-            if not self.has_character(path.stem):
-                self.put_character(load_character_file(path), char_id=path.stem, source="sample")
-
-    def has_character(self, char_id: str) -> bool:
-        with self._tx() as db:
-            return db.get(CharacterRow, char_id) is not None
-
-    def list_characters(self) -> list[CharacterInfo]:
-        with self._tx() as db:
-            rows = db.execute(
-                select(CharacterRow.id, CharacterRow.name, CharacterRow.source, CharacterRow.created_at)
-                .order_by(CharacterRow.id)
-            ).all()
-        return [CharacterInfo(*row) for row in rows]
-
-    def delete_character(self, char_id: str) -> None:
-        """Delete a character and all its sessions."""
-        with self._tx() as db:
-            if db.get(CharacterRow, char_id) is None:
-                raise not_found("character", char_id)
-            session_ids = select(SessionRow.id).where(SessionRow.character_id == char_id)
-            db.execute(delete(MessageRow).where(MessageRow.session_id.in_(session_ids)))
-            db.execute(delete(SessionRow).where(SessionRow.character_id == char_id))
-            db.execute(delete(CharacterRow).where(CharacterRow.id == char_id))
-
     # sessions ---------------------------------------------------------------
 
     def create_session(
@@ -153,12 +74,13 @@ class Store(LibraryMixin):
         chosen: int = 0, owner: str | None = None,
     ) -> SessionInfo:
         """Open a session in one transaction; greetings become sibling roots (swipes), `chosen` is the head.
-        `owner` is the API key id the session belongs to (None: the local user)."""
+        `owner` is the API key id the session belongs to (None: the local user); `char_id` is an id or a
+        unique name of a character that owner can see."""
+        refuse_nul_in(user_name=user_name, persona=persona)
         now = _now()
         sid = uuid.uuid4().hex[:16]
         with self._tx() as db:
-            if db.get(CharacterRow, char_id) is None:
-                raise not_found("character", char_id)
+            char_id = self._character_row(db, char_id, owner).id
             db.add(SessionRow(id=sid, character_id=char_id, title="", user_name=user_name, persona=persona,
                               head_id=None, created_at=now, updated_at=now, owner=owner))
             db.flush()
@@ -167,10 +89,11 @@ class Store(LibraryMixin):
                 db.get(SessionRow, sid).head_id = roots[min(max(chosen, 0), len(roots) - 1)]
         return self.get_session(sid)
 
-    def get_session(self, session_id: str) -> SessionInfo:
+    def get_session(self, session_id: str, owner: str | Unset | None = UNSET) -> SessionInfo:
+        """The session; with `owner`, only if that owner's (any other gets the 404 of an unknown id)."""
         with self._tx() as db:
             row = db.get(SessionRow, session_id)
-            if row is None:
+            if row is None or not (isinstance(owner, Unset) or row.owner == owner):
                 raise not_found("session", session_id)
             return self._session_info(db, row)
 
@@ -191,20 +114,27 @@ class Store(LibraryMixin):
             return [self._session_info(db, row) for row in db.scalars(query)]
 
     def latest_session(self, char_id: str) -> SessionInfo | None:
+        """The most recently used session with the character `char_id` names (an id or a unique name)."""
         with self._tx() as db:
+            char_id = self._character_row(db, char_id, UNSET).id
             row = db.scalars(
                 select(SessionRow).where(SessionRow.character_id == char_id)
                 .order_by(SessionRow.updated_at.desc(), SessionRow.id).limit(1)
             ).first()
             return None if row is None else self._session_info(db, row)
 
-    def delete_session(self, session_id: str) -> None:
+    def delete_session(self, session_id: str, owner: str | Unset | None = UNSET) -> None:
+        """Delete a session (with `owner`: only that owner's) and the attachments no other message links."""
         with self._tx() as db:
-            if db.get(SessionRow, session_id) is None:
+            row = db.get(SessionRow, session_id)
+            if row is None or not (isinstance(owner, Unset) or row.owner == owner):
                 raise not_found("session", session_id)
+            session_owner = row.owner
+            shas = self._unlink_messages(db, select(MessageRow.id).where(MessageRow.session_id == session_id))
             db.execute(update(SessionRow).where(SessionRow.id == session_id).values(head_id=None))
             db.execute(delete(MessageRow).where(MessageRow.session_id == session_id))
             db.execute(delete(SessionRow).where(SessionRow.id == session_id))
+            self._collect_attachments(db, shas, session_owner)
 
     # messages ---------------------------------------------------------------
 
@@ -239,10 +169,12 @@ class Store(LibraryMixin):
             depth = parent.depth + 1
         rows = []
         for offset, msg in enumerate(messages):
+            refuse_nul_in(content=msg.content, name=msg.name)
             row = MessageRow(session_id=session_id, parent_id=parent_id, depth=depth + offset, role=msg.role,
                              name=msg.name, content=msg.content, meta=dict(msg.meta), created_at=_now())
             db.add(row)
             db.flush()
+            self._link_attachments(db, session, row)
             parent_id = row.id
             rows.append(row)
         session.head_id = parent_id
@@ -309,6 +241,11 @@ class Store(LibraryMixin):
             if row is None:
                 raise not_found("message", str(message_id))
             row.meta = {**(row.meta or {}), **changes}
+            if "attachments" in changes:  # the links follow the meta
+                session = db.get(SessionRow, row.session_id)
+                dropped = self._unlink_messages(db, [row.id])
+                self._link_attachments(db, session, row)
+                self._collect_attachments(db, dropped, session.owner)
             return _stored(row)
 
     def all_messages(self, session_id: str) -> list[StoredMessage]:
@@ -336,7 +273,9 @@ class Store(LibraryMixin):
             session = db.get(SessionRow, msg.session_id)
             if session is not None and session.head_id in ids:
                 session.head_id = msg.parent_id
+            shas = self._unlink_messages(db, ids)
             db.execute(delete(MessageRow).where(MessageRow.id.in_(ids)))
+            self._collect_attachments(db, shas, None if session is None else session.owner)
 
 
 _COLUMNS = (MessageRow.id, MessageRow.session_id, MessageRow.parent_id, MessageRow.depth, MessageRow.role,

@@ -1,4 +1,9 @@
-"""Personas and session lorebooks: the user's own library beside characters and sessions."""
+"""Personas and lorebooks: each owner's own library beside characters and sessions.
+
+Personas and library lorebooks are keyed by (owner, id): every API key has its
+own namespace, and another key's ids are simply not there (the same 404 as an
+unknown id). `owner` None is the local user.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,12 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from rolecraft.characters.model import Lorebook
 from rolecraft.errors import RolecraftError, not_found
+from rolecraft.store.attachments import owner_key
 from rolecraft.store.tables import (
     CharacterRow,
     LorebookRow,
@@ -20,6 +26,7 @@ from rolecraft.store.tables import (
     SessionMemberRow,
     SessionRow,
 )
+from rolecraft.store.text import refuse_nul_in
 
 
 @dataclass(frozen=True)
@@ -60,71 +67,81 @@ class LibraryMixin:
     def _tx(self) -> AbstractContextManager[Session]:  # provided by Store
         raise NotImplementedError
 
-    def put_persona(self, persona_id: str, name: str, description: str = "", *, default: bool = False) -> Persona:
+    def put_persona(self, persona_id: str, name: str, description: str = "", *, default: bool = False,
+                    owner: str | None = None) -> Persona:
         if not persona_id.strip() or not name.strip():
             raise RolecraftError("a persona needs an id and a name", code="invalid_persona", param="name")
+        refuse_nul_in(id=persona_id, name=name, description=description)
+        key = owner_key(owner)
         with self._tx() as db:
             if default:
-                db.execute(update(PersonaRow).values(is_default=False))
-            row = db.get(PersonaRow, persona_id)
+                db.execute(update(PersonaRow).where(PersonaRow.owner == key).values(is_default=False))
+            row = db.get(PersonaRow, (key, persona_id))
             if row is None:
-                row = PersonaRow(id=persona_id, created_at=datetime.now(UTC).replace(tzinfo=None))
+                row = PersonaRow(owner=key, id=persona_id, created_at=datetime.now(UTC).replace(tzinfo=None))
                 db.add(row)
             row.name, row.description, row.is_default = name.strip(), description.strip(), default
             return _persona(row)
 
-    def get_persona(self, persona_id: str) -> Persona:
+    def get_persona(self, persona_id: str, owner: str | None = None) -> Persona:
         with self._tx() as db:
-            row = db.get(PersonaRow, persona_id)
+            row = db.get(PersonaRow, (owner_key(owner), persona_id))
             if row is None:
                 raise not_found("persona", persona_id)
             return _persona(row)
 
-    def default_persona(self) -> Persona | None:
+    def default_persona(self, owner: str | None = None) -> Persona | None:
         with self._tx() as db:
-            row = db.scalars(select(PersonaRow).where(PersonaRow.is_default.is_(True))).first()
+            query = select(PersonaRow).where(PersonaRow.owner == owner_key(owner), PersonaRow.is_default.is_(True))
+            row = db.scalars(query).first()
             return None if row is None else _persona(row)
 
-    def list_personas(self) -> list[Persona]:
+    def list_personas(self, owner: str | None = None) -> list[Persona]:
         with self._tx() as db:
-            return [_persona(row) for row in db.scalars(select(PersonaRow).order_by(PersonaRow.id))]
+            query = select(PersonaRow).where(PersonaRow.owner == owner_key(owner)).order_by(PersonaRow.id)
+            return [_persona(row) for row in db.scalars(query)]
 
-    def delete_persona(self, persona_id: str) -> None:
+    def delete_persona(self, persona_id: str, owner: str | None = None) -> None:
         with self._tx() as db:
-            if db.get(PersonaRow, persona_id) is None:
-                raise not_found("persona", persona_id)
-            db.execute(delete(PersonaRow).where(PersonaRow.id == persona_id))
-
-    def put_lorebook(self, book_id: str, book: Lorebook) -> StoredLorebook:
-        """Store (or replace) library lorebook `book_id`."""
-        with self._tx() as db:
-            row = db.get(LorebookRow, book_id)
+            row = db.get(PersonaRow, (owner_key(owner), persona_id))
             if row is None:
-                row = LorebookRow(id=book_id)
+                raise not_found("persona", persona_id)
+            db.delete(row)
+
+    def put_lorebook(self, book_id: str, book: Lorebook, owner: str | None = None) -> StoredLorebook:
+        """Store (or replace) `owner`'s library lorebook `book_id`."""
+        refuse_nul_in(id=book_id, name=book.name)
+        with self._tx() as db:
+            row = db.get(LorebookRow, (owner_key(owner), book_id))
+            if row is None:
+                row = LorebookRow(owner=owner_key(owner), id=book_id)
                 db.add(row)
             row.name, row.book = book.name or book_id, book.model_dump(mode="json")
             row.updated_at = datetime.now(UTC).replace(tzinfo=None)
             return _stored_book(row)
 
-    def get_lorebook(self, book_id: str) -> StoredLorebook:
+    def get_lorebook(self, book_id: str, owner: str | None = None) -> StoredLorebook:
         with self._tx() as db:
-            row = db.get(LorebookRow, book_id)
+            row = db.get(LorebookRow, (owner_key(owner), book_id))
             if row is None:
                 raise not_found("lorebook", book_id)
             return _stored_book(row)
 
-    def list_lorebooks(self) -> list[StoredLorebook]:
+    def list_lorebooks(self, owner: str | None = None) -> list[StoredLorebook]:
         with self._tx() as db:
-            return [_stored_book(row) for row in db.scalars(select(LorebookRow).order_by(LorebookRow.id))]
+            query = select(LorebookRow).where(LorebookRow.owner == owner_key(owner)).order_by(LorebookRow.id)
+            return [_stored_book(row) for row in db.scalars(query)]
 
-    def delete_lorebook(self, book_id: str) -> None:
+    def delete_lorebook(self, book_id: str, owner: str | None = None) -> None:
         """Remove a library lorebook (copies already attached to sessions stay with them)."""
         with self._tx() as db:
-            if db.get(LorebookRow, book_id) is None:
+            row = db.get(LorebookRow, (owner_key(owner), book_id))
+            if row is None:
                 raise not_found("lorebook", book_id)
-            db.execute(delete(LorebookRow).where(LorebookRow.id == book_id))
+            db.delete(row)
 
     def attach_lorebook(self, session_id: str, name: str, book: Lorebook) -> AttachedLorebook:
+        refuse_nul_in(name=name)
         with self._tx() as db:
             if db.get(SessionRow, session_id) is None:
                 raise not_found("session", session_id)
@@ -173,6 +190,7 @@ class LibraryMixin:
 
 
     def add_memory(self, session_id: str, message_id: int, depth: int, text: str, vector: bytes) -> None:
+        refuse_nul_in(memory=text)
         with self._tx() as db:
             db.add(MemoryRow(session_id=session_id, message_id=message_id, depth=depth, text=text, vector=vector))
 

@@ -12,6 +12,7 @@ class CharacterInfo:
     name: str
     source: str
     created_at: datetime
+    owner: str | None = None
 
 
 @dataclass(frozen=True)

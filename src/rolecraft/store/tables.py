@@ -1,4 +1,9 @@
-"""SQLAlchemy table definitions. Bump SCHEMA_VERSION and add a step in db.migrate on change."""
+"""SQLAlchemy table definitions: the schema the newest migration (store/migrations/versions) leaves.
+
+Change a table here and add a numbered revision there; `Store` upgrades every database on open.
+Owners: sessions and characters keep a nullable API key id (None: the local user); tables whose
+primary key includes the owner (personas, lorebooks, attachment links) store the local user as "".
+"""
 
 from __future__ import annotations
 
@@ -7,16 +12,11 @@ from datetime import datetime
 from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_VERSION = 2  # 2: api_keys table, sessions.owner
+LOCAL_OWNER = ""  # the local user in an owner primary-key column
 
 
 class Base(DeclarativeBase):
     pass
-
-
-class SchemaRow(Base):
-    __tablename__ = "schema_version"
-    version: Mapped[int] = mapped_column(Integer, primary_key=True)
 
 
 class CharacterRow(Base):
@@ -27,6 +27,8 @@ class CharacterRow(Base):
     avatar: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     source: Mapped[str] = mapped_column(String(20), default="import")
     created_at: Mapped[datetime] = mapped_column(DateTime)
+    # The API key that uploaded it; None: shared (bundled samples, the local user's imports).
+    owner: Mapped[str | None] = mapped_column(String(16), nullable=True, index=True)
 
 
 class SessionRow(Base):
@@ -76,6 +78,7 @@ class PersonaRow(Base):
     """Who the user plays: a name and a description; one may be the default."""
 
     __tablename__ = "personas"
+    owner: Mapped[str] = mapped_column(String(16), primary_key=True, default=LOCAL_OWNER)
     id: Mapped[str] = mapped_column(String(80), primary_key=True)
     name: Mapped[str] = mapped_column(String(64))
     description: Mapped[str] = mapped_column(Text, default="")
@@ -87,6 +90,7 @@ class LorebookRow(Base):
     """A lorebook kept in the library, to attach to any session."""
 
     __tablename__ = "lorebooks"
+    owner: Mapped[str] = mapped_column(String(16), primary_key=True, default=LOCAL_OWNER)
     id: Mapped[str] = mapped_column(String(80), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     book: Mapped[dict] = mapped_column(JSON)
@@ -127,3 +131,43 @@ class MemoryRow(Base):
     depth: Mapped[int] = mapped_column(Integer)
     text: Mapped[str] = mapped_column(Text)
     vector: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class AttachmentRow(Base):
+    """A picture or recording a user sent, stored once by the SHA-256 of its bytes."""
+
+    __tablename__ = "attachments"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    media_type: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(10))
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class AttachmentOwnerRow(Base):
+    """Who may read an attachment: everyone who stored those bytes."""
+
+    __tablename__ = "attachment_owners"
+    sha256: Mapped[str] = mapped_column(String(64), ForeignKey("attachments.sha256", ondelete="CASCADE"),
+                                        primary_key=True)
+    owner: Mapped[str] = mapped_column(String(16), primary_key=True)
+
+
+class MessageAttachmentRow(Base):
+    """A message's link to an attachment (from its meta), so unlinked blobs can be collected."""
+
+    __tablename__ = "message_attachments"
+    message_id: Mapped[int] = mapped_column(Integer, ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), ForeignKey("attachments.sha256", ondelete="CASCADE"),
+                                        primary_key=True, index=True)
+
+
+class RateHitRow(Base):
+    """One request counted against a rate limit (server/limits.py), kept for a minute."""
+
+    __tablename__ = "rate_hits"
+    __table_args__ = (Index("ix_rate_hits_who_at", "who", "at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    who: Mapped[str] = mapped_column(String(64))
+    at: Mapped[float] = mapped_column(Float)

@@ -129,7 +129,7 @@ def _gguf_base(settings: Settings, spec: str, max_length: int) -> Base:
 
     hf_logging.disable_progress_bar()  # per-tensor dequantization bars; the trainer reports its own progress
 
-    path = resolve_gguf(spec, cache_dir=settings.home / "hub")
+    path = resolve_gguf(spec, cache_dir=settings.home / "hub", offline=settings.offline)
     backend = create_backend(settings.model_copy(update={"backend": "llama_cpp", "model": str(path),
                                                          "n_ctx": max_length, "mmproj": None, "adapter": None}))
     try:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import errno
 import json
-import os
 import random
 import shutil
 from pathlib import Path
 from typing import Any
 
 from rolecraft.errors import RolecraftError
+from rolecraft.files import replace_folder
 
 STATE_FILE = "trainer_state.pt"
 META_FILE = "rolecraft.json"
@@ -27,25 +27,12 @@ def _folder(root: Path, step: int) -> Path:
 
 
 def write_atomic(final: Path, fill: Any) -> Path:
-    """Create folder `final` by calling `fill(tmp_folder)` and renaming it into place. The previous
-    `final` is moved aside first and deleted last, so at every moment one whole version exists."""
-    tmp, old = final.with_name(f".tmp-{final.name}"), final.with_name(f".old-{final.name}")
-    shutil.rmtree(tmp, ignore_errors=True)
+    """Create checkpoint folder `final` with `fill(tmp_folder)`, whole or not at all (files.replace_folder)."""
     try:
-        tmp.mkdir(parents=True)
-        fill(tmp)
-        if final.exists():
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(final, old)
-        os.replace(tmp, final)
+        return replace_folder(final, fill)
     except Exception as exc:  # torch and safetensors report a full disk as RuntimeError or their own types
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old.exists() and not final.exists():
-            os.replace(old, final)
         raise RolecraftError(f"cannot write {final}: {_reason(exc)}; earlier checkpoints are kept",
                              code="write_failed", param="out") from exc
-    shutil.rmtree(old, ignore_errors=True)
-    return final
 
 
 def _reason(exc: Exception) -> str:

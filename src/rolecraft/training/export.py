@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 from pathlib import Path
 from typing import Any
 
 from rolecraft.errors import RolecraftError
+from rolecraft.files import atomic_path
 from rolecraft.training.checkpoints import META_FILE, read_meta, write_atomic
 
 _LAYER = re.compile(r"(model\.layers\.\d+\.(?:self_attn|mlp)\.\w+)\.lora_([AB])\.weight$")
@@ -69,23 +69,10 @@ def lora_to_gguf(adapter: Path, out: Path, identity: dict[str, Any] | None = Non
         raise RolecraftError(f"llama.cpp has no architecture {arch!r}", code="invalid_adapter", param="adapter")
     mapping = gguf.get_tensor_name_map(names[arch], int(identity["block_count"]))
     pairs = _gguf_tensors(tensors, mapping, identity)
-    tmp = out.with_name(f".{out.name}.tmp")
-    writer = gguf.GGUFWriter(str(tmp), arch)
-    writer.add_string(gguf.Keys.General.TYPE, gguf.GGUFType.ADAPTER)
-    writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
-    writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, _alpha(config))
-    for key in ("architecture", "name", "block_count", "embedding_length", "vocab_size"):
-        writer.add_string(f"{BASE_KEY}.{key}", str(identity.get(key)))
-    for name, array in pairs:
-        writer.add_tensor(name, array)
     try:
-        writer.write_header_to_file()
-        writer.write_kv_data_to_file()
-        writer.write_tensors_to_file()
-        writer.close()
-        os.replace(tmp, out)
+        with atomic_path(out) as tmp:
+            _write_gguf(tmp, arch, config, identity, pairs)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise RolecraftError(f"cannot write {out}: {exc.strerror or exc}", code="write_failed", param="out") from exc
     return out
 
@@ -131,3 +118,21 @@ def merge(base_model: Any, adapter: Path, out: Path, tokenizer: Any = None) -> P
             tokenizer.save_pretrained(str(folder))
 
     return write_atomic(out, fill)
+
+
+def _write_gguf(path: Path, arch: str, config: dict[str, Any], identity: dict[str, Any],
+                pairs: list[tuple[str, Any]]) -> None:
+    import gguf
+
+    writer = gguf.GGUFWriter(str(path), arch)
+    writer.add_string(gguf.Keys.General.TYPE, gguf.GGUFType.ADAPTER)
+    writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
+    writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, _alpha(config))
+    for key in ("architecture", "name", "block_count", "embedding_length", "vocab_size"):
+        writer.add_string(f"{BASE_KEY}.{key}", str(identity.get(key)))
+    for name, array in pairs:
+        writer.add_tensor(name, array)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()

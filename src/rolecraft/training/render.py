@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from rolecraft.characters.model import Character
-from rolecraft.conversation.stateless import dialogue_plan
+from rolecraft.conversation.planner import Line, client_plan
 from rolecraft.errors import RolecraftError
 from rolecraft.messages import Message
-from rolecraft.prompting import ContextBuilder, TurnInput
+from rolecraft.prompting import ContextBuilder
 from rolecraft.settings import Settings
 from rolecraft.training.samples import PreferencePair, TrainingSample, Turn
 
@@ -56,7 +56,7 @@ class Renderer:
         self.backend, self.characters = backend, characters
         self.max_tokens = max_tokens or backend.context_size
         self.settings = settings
-        self.builder = ContextBuilder(backend, reply_tokens=settings.max_tokens)
+        self.builder = ContextBuilder(backend, reply_tokens=settings.max_tokens, system_prompt=settings.system_prompt)
 
     def character(self, sample: TrainingSample | PreferencePair) -> Character:
         found = self.characters(sample.character)
@@ -64,10 +64,10 @@ class Renderer:
 
     def prompt(self, sample: TrainingSample | PreferencePair, turns: list[Turn]) -> list[Message]:
         """The chat prompt for the character's reply after `turns` (which end with the user's)."""
-        inputs = [TurnInput(t.role, user_content(t) if t.role == "user" else t.content) for t in turns]
+        lines = [Line(t.role, "", user_content(t) if t.role == "user" else t.content) for t in turns]
         try:
-            return dialogue_plan(self.settings, self.builder, self.character(sample), inputs, user=sample.user,
-                                 persona=self.settings.persona).messages
+            return client_plan(self.settings, self.builder, self.character(sample), lines, user=sample.user,
+                               persona=self.settings.persona, reply_tokens=self.settings.max_tokens).messages
         except RolecraftError as exc:
             if exc.code != "context_overflow":
                 raise

@@ -11,7 +11,6 @@ with the user's turn plus a chosen (in-character) and a rejected reply.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Literal, TypeVar
@@ -19,6 +18,7 @@ from typing import Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from rolecraft.errors import RolecraftError
+from rolecraft.files import atomic_write
 
 
 class Turn(BaseModel):
@@ -107,16 +107,12 @@ def _why(error: dict) -> str:
 
 def write_jsonl(path: Path, rows: Iterable[BaseModel]) -> int:
     """Write rows atomically (temporary file, then rename): a crash never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
     count = 0
     try:
-        with tmp.open("w", encoding="utf-8") as handle:
+        with atomic_write(path, "w") as handle:
             for row in rows:
                 handle.write(row.model_dump_json(exclude_defaults=True) + "\n")
                 count += 1
-        os.replace(tmp, path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise RolecraftError(f"cannot write {path}: {exc.strerror or exc}", code="write_failed", param="out") from exc
     return count

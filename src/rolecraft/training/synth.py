@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from rolecraft.characters.macros import expand_macros
+from rolecraft.conversation.planner import as_lines, client_plan
 from rolecraft.conversation.reply import Reply
 from rolecraft.conversation.sampling import plain_sampling, sampling_for
-from rolecraft.conversation.stateless import character_plan
 from rolecraft.errors import RolecraftError
 from rolecraft.evaluation.metrics import tokens
 from rolecraft.evaluation.similarity import OOC_PHRASES, OOCDetector, make_vectorizer
@@ -142,8 +142,8 @@ def complete_sentences(text: str) -> str:
 def character_reply(engine: Engine, character: Character, messages: Sequence[Message], *, seed: int) -> str:
     """The character's next reply to a client-held dialogue, as a stateless chat request would get it."""
     settings = engine.settings
-    plan = character_plan(settings, engine.backend, character, messages, user=settings.user_name,
-                          persona=settings.persona, reply_tokens=settings.max_tokens)
+    plan = client_plan(settings, engine.builder, character, as_lines(messages), user=settings.user_name,
+                       persona=settings.persona, reply_tokens=settings.max_tokens)
     params = sampling_for(settings, character, settings.user_name, seed=seed)
     return _generate(Reply(engine.backend, plan.messages, params, speaker=character.name))
 

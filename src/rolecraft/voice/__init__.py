@@ -3,7 +3,10 @@
 `tts` holds the engine registry (Piper, espeak-ng), voice resolution from the
 character, and WAV synthesis; `sentences` splits streamed text into sentences
 (English and Chinese punctuation) and strips what should not be read aloud.
-Speech recognition lives in `rolecraft.perception.stt`.
+`vad` finds utterances in a live stream (silero), `call` runs a live voice
+conversation (VAD → STT → the session turn → spoken sentences, with barge-in)
+and `speech` speaks its replies paced to playback. Speech recognition lives in
+`rolecraft.perception.stt`.
 """
 
 from rolecraft.voice.sentences import SentenceSplitter, iter_sentences, speakable, split_sentences

@@ -14,6 +14,7 @@ from rolecraft.evaluation.probes.media import ExpressionProbe, ImageGroundingPro
 from rolecraft.evaluation.probes.memory import CoherenceProbe, FactRecallProbe
 from rolecraft.evaluation.probes.persona import CatchphraseProbe, IdentifiabilityProbe, OutOfCharacterProbe
 from rolecraft.evaluation.probes.reference import MMRoleJudgeProbe, ReferenceProbe
+from rolecraft.evaluation.probes.speech import CopyingProbe, RepetitionProbe, ThirdPersonProbe
 
 _REGISTRY: dict[str, type[Probe]] = {}
 
@@ -24,8 +25,9 @@ def register_probe(probe: type[Probe]) -> type[Probe]:
     return probe
 
 
-for _builtin in (CatchphraseProbe, OutOfCharacterProbe, IdentifiabilityProbe, FactRecallProbe, CoherenceProbe,
-                 ReferenceProbe, MMRoleJudgeProbe, ImageGroundingProbe, ExpressionProbe):
+for _builtin in (CatchphraseProbe, OutOfCharacterProbe, IdentifiabilityProbe, CopyingProbe, ThirdPersonProbe,
+                 RepetitionProbe, FactRecallProbe, CoherenceProbe, ReferenceProbe, MMRoleJudgeProbe,
+                 ImageGroundingProbe, ExpressionProbe):
     register_probe(_builtin)
 
 

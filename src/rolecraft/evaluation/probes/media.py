@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from rolecraft.evaluation.metrics import mentions, normalize
 from rolecraft.evaluation.probes.base import MetricSpec, Probe, Record, Sample, SkipSample, flag
+from rolecraft.evaluation.probes.scores import names_reply, perceived_targets
 from rolecraft.evaluation.suite import Photo
 
 if TYPE_CHECKING:
@@ -40,7 +41,11 @@ def photo_path(photo: Photo) -> Path | None:
 class ImageGroundingProbe(Probe):
     name = "image_grounding"
     title = "Image grounding (real photos)"
-    metrics = (MetricSpec("grounded", "replies naming what the photo shows"),)
+    metrics = (
+        MetricSpec("grounded", "replies naming what the photo shows"),
+        MetricSpec("grounded_perceived", "replies naming what perception reported"),
+        MetricSpec("perceived_right", "perception's labels naming what the photo shows"),
+    )
 
     def prepare(self, ctx: ProbeContext) -> str | None:
         if not ctx.suite.photos:
@@ -60,10 +65,29 @@ class ImageGroundingProbe(Probe):
             raise SkipSample("missing_image", f"{photo.package}/{photo.path} is not installed")
         reply = ctx.reply(f"photo|{sample.id}", char_id, ctx.suite.photo_prompt, image=path)["text"]
         hit = mentions(reply, photo.concepts)
-        return self.record(sample, {"grounded": flag(hit)}, reply=reply, concept=hit, photo=photo.id)
+        labels = perceived_labels(ctx, path)
+        targets = perceived_targets(labels)
+        seen = names_reply(reply, targets)
+        values = {"grounded": flag(hit), "grounded_perceived": flag(seen),
+                  "perceived_right": flag(names_reply(" ".join([*labels, *targets]), photo.concepts))}
+        return self.record(sample, values, reply=reply, concept=hit, photo=photo.id, labels=labels,
+                           perceived_concept=seen)
 
     def notes(self, ctx: ProbeContext) -> list[str]:
-        return ["A reply counts as grounded when it names one of the photo's listed concepts (synonyms included)."]
+        return ["'grounded': the reply names one of the photo's listed concepts (synonyms included). "
+                "'grounded_perceived': it names what perception reported (a label, its head noun, or a synonym or "
+                "hypernym from data/concepts.json), which the model was shown; 'perceived_right': those labels "
+                "name the photo's concepts, the ceiling for grounding through perception."]
+
+
+def perceived_labels(ctx: ProbeContext, path: Path) -> list[str]:
+    """The labels perception reports for the photo (what a text-only model is told it shows), cached per run."""
+    key = f"labels:{path}"
+    if key not in ctx.memo:
+        from rolecraft.perception.image import observe_image
+
+        ctx.memo[key] = [label.name for label in observe_image(path.read_bytes()).labels]
+    return ctx.memo[key]
 
 
 class ExpressionProbe(Probe):

@@ -1,38 +1,20 @@
-"""OpenAI messages → engine Messages: text parts joined, images and audio checked and handed to perception.
+"""OpenAI messages → what the model jobs take: text parts joined, images and audio checked and kept raw.
 
-Reading (base64 decoding, image verification) is pure and runs in a worker
-thread; `render` asks the engine's perception for each image or audio part and
-runs on the model thread. Until the engine can perceive, a valid image or audio
-part is refused with `unsupported_content` naming the part.
+Reading (base64 decoding, image verification, text checks) is pure and runs in a
+worker thread, before anything reaches the model thread. The pictures and
+recordings stay raw bytes (`Incoming`): the model job hands them to the engine's
+one perception path, which stores them as attachments in a session and
+describes them for the model.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-from rolecraft.conversation import Engine
 from rolecraft.errors import RolecraftError
-from rolecraft.messages import Message, Role
+from rolecraft.messages import Role
 from rolecraft.server import media
 from rolecraft.server.chat.protocol import AudioPart, ChatMessage, FilePart, ImagePart, RefusalPart, TextPart
-
-
-@dataclass(frozen=True)
-class Media:
-    """A checked image or audio part: the Engine method that perceives it and the arguments it takes."""
-
-    perceiver: str
-    args: tuple
-    param: str
-
-
-@dataclass
-class Incoming:
-    """One request message, read and checked."""
-
-    role: Role
-    text: str
-    media: list[Media] = field(default_factory=list)
+from rolecraft.server.model_jobs import Incoming
+from rolecraft.server.text_input import TextLimits
 
 
 def _unsupported(what: str, param: str) -> RolecraftError:
@@ -46,17 +28,16 @@ def _read_part(part: object, param: str, into: Incoming) -> None:
         into.text += ("\n" if into.text else "") + part.refusal
     elif isinstance(part, ImagePart):
         media.image_from_url(part.image_url.url, param=f"{param}.image_url.url")
-        into.media.append(Media("perceive_image", (part.image_url.url,), param))
+        into.images.append(part.image_url.url)
     elif isinstance(part, AudioPart):
         where = f"{param}.input_audio.data"
         data = media.decode_base64(part.input_audio.data, param=where, what="the audio data", code="invalid_audio")
-        audio = media.check_audio(data, param=where, declared=part.input_audio.format)
-        into.media.append(Media("perceive_audio", (audio.data, audio.format), param))
+        into.audio = media.check_audio(data, param=where, declared=part.input_audio.format).data
     elif isinstance(part, FilePart):
         raise _unsupported("file input", param)
 
 
-def read_message(message: ChatMessage, index: int) -> Incoming:
+def read_message(message: ChatMessage, index: int, limits: TextLimits) -> Incoming:
     """Check one message; a 400 naming the part that is wrong."""
     param = f"messages[{index}]"
     if message.role in ("tool", "function") or message.tool_calls or message.function_call:
@@ -73,20 +54,16 @@ def read_message(message: ChatMessage, index: int) -> Incoming:
     else:
         raise RolecraftError(f"{param}.content is required", code="missing_required_parameter",
                              param=f"{param}.content")
-    if role != "user" and incoming.media:
-        raise _unsupported("image and audio parts outside user messages", incoming.media[0].param)
+    if role != "user" and incoming.has_media:
+        raise _unsupported("image and audio parts outside user messages", f"{param}.content")
+    limits.check(incoming.text, f"{param}.content")
     return incoming
 
 
-def read_messages(messages: list[ChatMessage]) -> list[Incoming]:
-    return [read_message(m, i) for i, m in enumerate(messages)]
-
-
-def render(engine: Engine, incoming: list[Incoming]) -> list[Message]:
-    """Engine messages; each image or audio part becomes what perception made of it."""
-    rendered = []
-    for message in incoming:
-        texts = [message.text] if message.text else []
-        texts += [getattr(engine, p.perceiver)(*p.args) for p in message.media]
-        rendered.append(Message(message.role, "\n".join(texts)))
-    return rendered
+def read_messages(messages: list[ChatMessage], limits: TextLimits) -> list[Incoming]:
+    """Every message checked; the last must hold something (words, a picture or a recording)."""
+    incoming = [read_message(m, i, limits) for i, m in enumerate(messages)]
+    last = incoming[-1]
+    if last.role == "user" and not last.text.strip() and not last.has_media:
+        raise RolecraftError("empty message", code="empty_message", param=f"messages[{len(incoming) - 1}].content")
+    return incoming

@@ -1,18 +1,23 @@
 """The chat completions request and response, field for field as OpenAI defines them.
 
 Validation happens here, at the edge; `ChatCompletionRequest.sampling_overrides`
-and `unsupported` turn an accepted request into what the engine needs or a
-clear refusal. Parameters OpenAI has and we cannot honour are accepted in
-their OpenAI shape and refused with `unsupported_parameter`, not ignored.
+and `check_supported` turn an accepted request into what the engine needs or a
+clear refusal. Like llama.cpp's server and vLLM, the request is lenient: sampler
+fields other engines take (min_p, top_k, repetition_penalty, DRY, XTC ...) are
+read by `rolecraft.server.samplers`, and fields nobody here understands are
+ignored and reported (`ignored_fields`), or refused with `strict_api`. Parameters
+OpenAI has and we cannot honour (audio output, predictions) are refused with
+`unsupported_parameter`, never silently dropped.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from rolecraft.errors import RolecraftError
+from rolecraft.server.samplers import SamplerRead, read_samplers
 
 Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
 
@@ -77,16 +82,22 @@ class StreamOptions(_Strict):
 
 # Accepted in OpenAI's shape, refused unless left at their neutral value.
 _NEUTRAL: dict[str, tuple[Any, ...]] = {
-    "frequency_penalty": (None, 0, 0.0), "presence_penalty": (None, 0, 0.0), "logprobs": (None, False),
-    "top_logprobs": (None, 0), "tools": (None, []), "tool_choice": (None, "none", "auto"),
-    "parallel_tool_calls": (None, True, False), "functions": (None, []), "function_call": (None, "none", "auto"),
-    "audio": (None,), "prediction": (None,), "web_search_options": (None,), "logit_bias": (None, {}),
-    "n": (None, 1), "modalities": (None, [], ["text"]),
+    "functions": (None, []), "function_call": (None, "none", "auto"), "audio": (None,), "prediction": (None,),
+    "web_search_options": (None,), "modalities": (None, [], ["text"]),
 }
+# Typed fields that `read_samplers` reads with the body's sampler extras (max_completion_tokens first: it wins).
+_SAMPLER_FIELDS = ("max_completion_tokens", "max_tokens", "temperature", "top_p", "seed", "logit_bias",
+                   "frequency_penalty", "presence_penalty", "top_k", "repeat_penalty", "repetition_penalty")
+MAX_STOPS = 4
 
 
-class ChatCompletionRequest(_Strict):
-    """POST /v1/chat/completions. `model` is a character id or a base model id (see GET /v1/models)."""
+class ChatCompletionRequest(BaseModel):
+    """POST /v1/chat/completions. `model` is a character id or a base model id (see GET /v1/models).
+
+    Other fields are read as samplers (llama.cpp's, vLLM's and KoboldCpp's names), or ignored."""
+
+    model_config = ConfigDict(extra="allow")
+    _output: dict[str, Any] = PrivateAttr(default_factory=dict)  # constraints of tools / response_format
 
     model: str = Field(min_length=1, max_length=256)
     messages: list[ChatMessage] = Field(min_length=1, max_length=4096)
@@ -127,17 +138,30 @@ class ChatCompletionRequest(_Strict):
     repeat_penalty: float | None = Field(None, ge=0.0, le=10.0)
     repetition_penalty: float | None = Field(None, ge=0.0, le=10.0)
 
-    def check_supported(self) -> None:
-        """Refuse parameters we cannot honour, naming the first one."""
+    def samplers(self) -> SamplerRead:
+        """The body's sampler fields, typed and extra, mapped onto SamplingParams (400 naming a bad one)."""
+        body = {name: getattr(self, name) for name in _SAMPLER_FIELDS}
+        return read_samplers({**body, **(self.model_extra or {})}, skip=frozenset({"logprobs", "top_logprobs"}))
+
+    def check_supported(self, strict: bool = False) -> list[str]:
+        """Refuse what we cannot honour, naming the first field; the names ignored (strict: unknown ones refused)."""
         for name, neutral in _NEUTRAL.items():
             if getattr(self, name) not in neutral:
                 raise RolecraftError(f"'{name}' is not supported by this server; leave it out",
                                      code="unsupported_parameter", param=name)
-        if self.response_format and self.response_format.get("type") not in (None, "text"):
-            raise RolecraftError("only response_format {'type': 'text'} is supported",
-                                 code="unsupported_parameter", param="response_format")
-        if len(self.stop_list) > 4:
-            raise RolecraftError("'stop' takes at most 4 sequences", code="invalid_value", param="stop")
+        if len(self.stop_list) > MAX_STOPS:
+            raise RolecraftError(f"'stop' takes at most {MAX_STOPS} sequences", code="invalid_value", param="stop")
+        if self.top_logprobs and not self.logprobs:
+            raise RolecraftError("top_logprobs needs logprobs: true", code="invalid_value", param="top_logprobs")
+        read = self.samplers()
+        if strict and read.unknown:
+            raise RolecraftError(f"unrecognized request argument supplied: {read.unknown[0]}",
+                                 code="unknown_parameter", param=read.unknown[0])
+        return [*read.ignored, *read.unknown]
+
+    @property
+    def choices(self) -> int:
+        return self.n or 1
 
     @property
     def stop_list(self) -> list[str]:
@@ -148,12 +172,16 @@ class ChatCompletionRequest(_Strict):
     def reply_tokens(self) -> int | None:
         return self.max_completion_tokens or self.max_tokens
 
+    def constrain(self, overrides: dict[str, Any]) -> None:
+        """Sampling fields that enforce the output plan (grammar or json_schema); kept by model_copy."""
+        self._output = dict(overrides)
+
     def sampling_overrides(self) -> dict[str, Any]:
         """The SamplingParams fields this request sets (besides stop sequences)."""
-        values = {"max_tokens": self.reply_tokens, "temperature": self.temperature, "top_p": self.top_p,
-                  "seed": None if self.seed is None else self.seed % 2**32, "top_k": self.top_k,
-                  "repeat_penalty": self.repeat_penalty if self.repeat_penalty is not None else self.repetition_penalty}
-        return {k: v for k, v in values.items() if v is not None}
+        overrides = {**self.samplers().overrides, **self._output}
+        if self.logprobs:
+            overrides["logprobs"] = self.top_logprobs or 0
+        return overrides
 
     def session_ref(self, header: str | None) -> str | None:
         """The stored session this request continues: header, metadata.session_id, or user='session:<id>'."""
@@ -176,13 +204,31 @@ class AssistantMessage(BaseModel):
     role: Literal["assistant"] = "assistant"
     content: str | None
     refusal: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+
+
+class TopLogprob(BaseModel):
+    token: str
+    logprob: float
+    bytes: list[int] | None = None
+
+
+class TokenLogprob(TopLogprob):
+    top_logprobs: list[TopLogprob] = Field(default_factory=list)
+
+
+class ChoiceLogprobs(BaseModel):
+    """OpenAI's chat logprobs: one entry per generated token of the content."""
+
+    content: list[TokenLogprob] | None = None
+    refusal: list[TokenLogprob] | None = None
 
 
 class Choice(BaseModel):
     index: int = 0
     message: AssistantMessage
-    finish_reason: Literal["stop", "length"]
-    logprobs: None = None
+    finish_reason: Literal["stop", "length", "tool_calls", "content_filter"]
+    logprobs: ChoiceLogprobs | None = None
 
 
 class RolecraftInfo(BaseModel):

@@ -15,12 +15,12 @@ router = APIRouter(prefix="/v1", tags=["models"], responses=ERROR_RESPONSES)
 
 
 @router.get("/models", response_model=ModelList)
-async def list_models(state: State, _: Caller) -> ModelList:
-    """Characters (talk to them by id) and the base model."""
-    return await run_in_threadpool(serving.list_models, state.engine)
+async def list_models(state: State, caller: Caller) -> ModelList:
+    """The base model, its adapters, then the characters this caller can talk to (by id)."""
+    return await run_in_threadpool(serving.list_models, state.engine, caller.owner)
 
 
 @router.get("/models/{model:path}", response_model=Model)
-async def get_model(model: str, state: State, _: Caller) -> Model:
+async def get_model(model: str, state: State, caller: Caller) -> Model:
     """One model object."""
-    return await run_in_threadpool(serving.get_model, state.engine, model)
+    return await run_in_threadpool(serving.get_model, state.engine, model, caller.owner)

@@ -5,8 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from rolecraft.server.media import image_from_url
+from rolecraft.server.samplers import read_samplers
+from rolecraft.server.text_input import check_text
 from rolecraft.store.records import SessionInfo, StoredMessage
 
 # Letters, digits, _ and - (any non-ASCII letter too: ids like 林月), in a form that reads the same to
@@ -33,22 +36,54 @@ class SessionCreate(_Strict):
 
 
 class Sampling(_Strict):
-    """Per-request sampling, as in chat completions (unset: the server's settings)."""
+    """Per-request sampling, as in chat completions (unset: the server's settings). The ranges are
+    llama.cpp's, checked by the one sampler reader every endpoint shares (a 400 names the field)."""
 
     max_tokens: int | None = Field(None, ge=1, le=32_768)
     temperature: float | None = Field(None, ge=0.0, le=2.0)
     top_p: float | None = Field(None, ge=0.0, le=1.0)
     seed: int | None = Field(None, ge=-(2**53), le=2**53)
+    top_k: int | None = None
+    min_p: float | None = None
+    typical_p: float | None = None
+    repeat_penalty: float | None = None
+    frequency_penalty: float | None = None
+    presence_penalty: float | None = None
+    mirostat_mode: int | None = None
+    mirostat_tau: float | None = None
+    mirostat_eta: float | None = None
+    dry_multiplier: float | None = None
+    dry_base: float | None = None
+    dry_allowed_length: int | None = None
+    dry_penalty_last_n: int | None = None
+    dry_sequence_breakers: list[str] | None = None
+    xtc_probability: float | None = None
+    xtc_threshold: float | None = None
+    logit_bias: dict[str, float] | None = Field(None, description="Token id → bias (-100 bans the token).")
     stream: bool = Field(False, description="Stream server-sent events: {delta}, then {turn}, then [DONE].")
 
     def overrides(self) -> dict[str, Any]:
-        values = {"max_tokens": self.max_tokens, "temperature": self.temperature, "top_p": self.top_p,
-                  "seed": None if self.seed is None else self.seed % 2**32}
-        return {k: v for k, v in values.items() if v is not None}
+        fields = self.model_dump(include=set(Sampling.model_fields) - {"stream"}, exclude_none=True)
+        return read_samplers(fields).overrides
 
 
 class TurnCreate(Sampling):
-    content: str = Field(min_length=1, max_length=100_000, description="Your message.")
+    content: str = Field("", max_length=100_000, description="Your message (may be empty with a picture).")
+    images: list[str] = Field(default_factory=list, max_length=8,
+                              description="Pictures you show, as data: URLs (data:image/png;base64,...).")
+
+    @field_validator("content")
+    @classmethod
+    def _valid_text(cls, value: str) -> str:
+        return check_text(value, "content")
+
+    def image_bytes(self) -> list[bytes]:
+        """The pictures' bytes, each checked to be a readable image (a 400 naming the one that is not)."""
+        from rolecraft.perception import read_media
+
+        for i, url in enumerate(self.images):
+            image_from_url(url, param=f"images[{i}]")
+        return [read_media(url, allow_files=False).data for url in self.images]
 
 
 class EditRequest(Sampling):

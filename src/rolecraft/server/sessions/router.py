@@ -74,21 +74,23 @@ async def delete(session_id: SessionId, state: State, caller: Caller) -> Deleted
 @router.post("/{session_id}/turns", **TURN)
 async def turn(session_id: SessionId, body: TurnCreate, request: Request, state: State, caller: Caller) -> Response:
     """Say something; the reply is generated and both are stored."""
-    return await run_turn(state, caller, session_id, lambda s: s.send(body.content), body, request)
+    images = await run_in_threadpool(body.image_bytes)
+    return await run_turn(state, caller, session_id,
+                          lambda s, o: s.send(body.content, images=images, overrides=o), body, request)
 
 
 @router.post("/{session_id}/regenerate", **TURN)
 async def regenerate(session_id: SessionId, request: Request, state: State, caller: Caller,
                      body: Sampling | None = None) -> Response:
     """A new reply to your last message, kept beside the old one as a swipe."""
-    return await run_turn(state, caller, session_id, lambda s: s.regenerate(), body or Sampling(), request)
+    return await run_turn(state, caller, session_id, lambda s, o: s.regenerate(o), body or Sampling(), request)
 
 
 @router.post("/{session_id}/edit", **TURN)
 async def edit(session_id: SessionId, body: EditRequest, request: Request, state: State, caller: Caller) -> Response:
     """Replace your last message (and get a new reply) or the character's last reply."""
     if body.role == "user":
-        return await run_turn(state, caller, session_id, lambda s: s.edit_last_user(body.content), body, request)
+        return await run_turn(state, caller, session_id, lambda s, o: s.edit_last_user(body.content, o), body, request)
     await run_in_threadpool(serving.owned_session, state.engine, session_id, caller)
     stored = await state.runtime.call(serving.edit_reply, state.engine, session_id, body.content)
     out = await run_in_threadpool(serving.turn_out, state.engine, session_id, stored, None)
@@ -137,19 +139,17 @@ async def session_summary(session_id: SessionId, state: State, caller: Caller) -
 @router.get("/{session_id}/lorebooks")
 async def session_lorebooks(session_id: SessionId, state: State, caller: Caller) -> list[dict]:
     """The lorebooks attached to this session (beside its character's own)."""
-    await run_in_threadpool(serving.owned_session, state.engine, session_id, caller)
-    return await run_in_threadpool(state.engine.lorebooks.attached, session_id)
+    return await run_in_threadpool(state.engine.lorebooks.attached, session_id, caller.owner)
 
 
 @router.post("/{session_id}/lorebooks", status_code=201)
 async def attach_lorebook(session_id: SessionId, body: AttachLorebook, state: State, caller: Caller) -> dict:
     """Attach a copy of a library lorebook (PUT /v1/lorebooks/{id}); the next turns scan it."""
-    await run_in_threadpool(serving.owned_session, state.engine, session_id, caller)
-    return await run_in_threadpool(state.engine.lorebooks.attach, session_id, body.lorebook_id)
+    return await run_in_threadpool(state.engine.lorebooks.attach, session_id, body.lorebook_id,
+                                   caller.owner)
 
 
 @router.delete("/{session_id}/lorebooks/{attached_id}")
 async def detach_lorebook(session_id: SessionId, attached_id: MessageId, state: State, caller: Caller) -> dict:
     """Detach a lorebook from this session."""
-    await run_in_threadpool(serving.owned_session, state.engine, session_id, caller)
-    return await run_in_threadpool(state.engine.lorebooks.detach, session_id, attached_id)
+    return await run_in_threadpool(state.engine.lorebooks.detach, session_id, attached_id, caller.owner)

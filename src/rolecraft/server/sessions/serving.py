@@ -23,15 +23,12 @@ from rolecraft.server.sessions.protocol import (
     Tree,
     TurnOut,
 )
-from rolecraft.store.records import NewMessage, SessionInfo, StoredMessage
+from rolecraft.store.records import SessionInfo, StoredMessage
 
 
 def owned_session(engine: Engine, session_id: str, caller: Principal) -> SessionInfo:
-    """The session if this caller owns it; otherwise the 404 an unknown id gets."""
-    info = engine.store.get_session(session_id)
-    if info.owner != caller.owner:
-        raise not_found("session", session_id)
-    return info
+    """The session if this caller owns it; otherwise the 404 an unknown id gets (the store checks)."""
+    return engine.store.get_session(session_id, caller.owner)
 
 
 def owned_message(engine: Engine, session_id: str, message_id: int, caller: Principal) -> StoredMessage:
@@ -43,19 +40,11 @@ def owned_message(engine: Engine, session_id: str, message_id: int, caller: Prin
 
 
 def create(engine: Engine, request: SessionCreate, caller: Principal) -> SessionOut:
-    """A new session owned by the caller, opened by the chosen greeting (the others are its swipes)."""
-    character = engine.character(request.character)
-    greetings = [NewMessage("assistant", character.name, text, {"greeting": i})
-                 for i, text in enumerate(character.greetings())]
-    if request.greeting and request.greeting >= len(greetings):
-        raise RolecraftError(f"{character.name} has {len(greetings)} greetings; no greeting #{request.greeting}",
-                             code="invalid_greeting", param="greeting")
-    info = engine.store.create_session(
-        request.character, user_name=request.user_name or engine.settings.user_name, greetings=greetings,
-        chosen=request.greeting, owner=caller.owner,
-        persona=engine.settings.persona if request.persona is None else request.persona,
-    )
-    return SessionOut.of(info)
+    """A new session owned by the caller, opened by the chosen greeting (the others are its swipes); who the
+    user is comes from the request, else the caller's default stored persona, else the settings."""
+    session = engine.new_session(request.character, greeting=request.greeting, user_name=request.user_name,
+                                 persona=request.persona, owner=caller.owner)
+    return SessionOut.of(session.info)
 
 
 def listing(engine: Engine, caller: Principal, character: str | None) -> SessionList:
@@ -74,8 +63,7 @@ def tree(engine: Engine, session_id: str, caller: Principal) -> Tree:
 
 
 def delete(engine: Engine, session_id: str, caller: Principal) -> None:
-    owned_session(engine, session_id, caller)
-    engine.delete_session(session_id)
+    engine.delete_session(session_id, caller.owner)
 
 
 def branch(engine: Engine, session_id: str, message_id: int, caller: Principal) -> History:

@@ -1,6 +1,7 @@
 // The rolecraft web app: gallery and card import, sessions, personas, key, side panels; the chat lives in chat.js.
 import { apiKey, get, mediaUrl, post, put, setApiKey } from "./api.js";
 import { button, Chat, el } from "./chat.js";
+import { wireCall } from "./call.js";
 import { readDataUrl, Recorder, toWavBase64 } from "./media.js";
 
 const $ = (selector) => document.querySelector(selector);
@@ -231,4 +232,5 @@ async function start() {
 wireDropzone();
 wireComposer();
 wireHeader();
+wireCall(chat, report);
 attempt(start);

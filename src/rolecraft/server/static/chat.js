@@ -52,9 +52,43 @@ export class Chat {
     const label = message.meta?.expression;
     if (label) who.append(el("span", { className: "expression", textContent: label }));
     const item = el("li", { className: `msg ${message.role}` },
-      who, el("div", { className: "text", textContent: message.content }), this.tools(message, isLast));
+      who, this.attachments(message), el("div", { className: "text", textContent: message.content }),
+      this.observations(message), this.tools(message, isLast));
     item.dataset.id = message.id;
     return item;
+  }
+
+  // Pictures and recordings the message carries (stored attachments), loaded with the API key.
+  attachments(message) {
+    const refs = message.meta?.attachments || [];
+    if (!refs.length) return null;
+    const box = el("div", { className: "attachments" });
+    for (const ref of refs) {
+      const node = ref.kind === "image"
+        ? el("img", { className: "thumb", alt: "picture you showed", title: "Click to enlarge" })
+        : el("audio", { controls: true, className: "recording" });
+      if (ref.kind === "image") node.addEventListener("click", () => this.enlarge(node.src));
+      mediaUrl(`/v1/attachments/${ref.sha256}`).then((url) => { if (url) node.src = url; })
+        .catch((error) => this.report(error.message));
+      box.append(node);
+    }
+    return box;
+  }
+
+  // What the character perceived (picture descriptions, how it was said), shown on demand.
+  observations(message) {
+    const notes = [...(message.meta?.image_notes || []), message.meta?.audio?.note].filter(Boolean);
+    if (!notes.length) return null;
+    return el("details", { className: "observation" }, el("summary", { textContent: "What the character perceived" }),
+      el("p", { textContent: notes.join("\n") }));
+  }
+
+  enlarge(src) {
+    const dialog = el("dialog", { className: "lightbox" }, el("img", { src, alt: "picture, full size" }));
+    dialog.addEventListener("click", () => dialog.close());
+    dialog.addEventListener("close", () => dialog.remove());
+    document.body.append(dialog);
+    dialog.showModal();
   }
 
   tools(message, isLast) {
@@ -88,10 +122,13 @@ export class Chat {
   }
 
   // Append a streaming bubble and feed it text pieces; returns the text node's setter.
-  pending(role, name, text = "") {
+  pending(role, name, text = "", parts = []) {
     const body = el("div", { className: "text", textContent: text });
     const who = el("div", { className: "who", textContent: name });
-    this.list.append(el("li", { className: `msg ${role} streaming` }, who, body));
+    const shown = parts.filter((p) => p.type === "image_url")
+      .map((p) => el("img", { className: "thumb", src: p.image_url.url, alt: "picture you showed" }));
+    const box = shown.length ? el("div", { className: "attachments" }, ...shown) : null;
+    this.list.append(el("li", { className: `msg ${role} streaming` }, who, box, body));
     this.list.scrollTop = this.list.scrollHeight;
     return (piece) => { body.textContent += piece; this.list.scrollTop = this.list.scrollHeight; };
   }
@@ -114,7 +151,7 @@ export class Chat {
   // Text only: the session turn route; with images or audio: chat completions in session mode.
   send(text, parts) {
     return this.guarded(async () => {
-      this.pending("user", "You", text + (parts.length ? ` [+${parts.length} attachment(s)]` : ""));
+      this.pending("user", "You", text, parts);
       const add = this.pending("assistant", this.character.name);
       const sid = encodeURIComponent(this.sessionId);
       if (!parts.length) {

@@ -1,0 +1,1 @@
+"""KoboldCpp API: /api/v1/generate, /api/extra/generate/stream, tokencount, abort, model, version."""

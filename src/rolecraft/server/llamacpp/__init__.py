@@ -1,0 +1,1 @@
+"""llama.cpp server API: /completion, /tokenize, /detokenize, /props."""

@@ -1,0 +1,1 @@
+"""Ollama API: /api/chat, /api/generate, /api/tags, /api/show, /api/version (what Open WebUI speaks)."""

@@ -1,0 +1,1 @@
+"""Scenes for game NPCs over REST: cast and presence, player lines, events, game state, actions."""
