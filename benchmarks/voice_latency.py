@@ -95,14 +95,17 @@ async def one_turn(call: Call, clock: Clock, speech: np.ndarray, stop: np.ndarra
         if done and heard and done[1]["response"]["status"] == "cancelled":
             row["barge_in"] = heard[0] + done[1]["response"]["rolecraft"]["stopped_after_s"] - onset
     await call.idle()
+    first = first_audio[1]["response_id"] if first_audio else None
     done = [e for at, e in clock.events if at >= mark and e["type"] == "response.done"
-            and e["response"]["status"] == "completed"]
-    if done and "latency" in row:
+            and e["response"]["id"] == first]
+    if done and "latency" in row and "first_audio_s" in done[0]["response"]["rolecraft"]["timings"]:
         t = done[0]["response"]["rolecraft"]["timings"]
         row |= {"stt_wait": t["stt_wait_s"], "stt": t["stt_s"],
-                "first_token": t["first_token_s"] - t["stt_s"] - t["stt_wait_s"], "model_ttft": t["model_ttft_s"],
+                "first_token": t["first_token_s"] - t["stt_s"] - t["stt_wait_s"],
                 "first_sentence": t["first_sentence_s"] - t["first_token_s"],
                 "tts": t["first_audio_s"] - t["first_sentence_s"]}
+        if "model_ttft_s" in t:  # only finished replies know it
+            row["model_ttft"] = t["model_ttft_s"]
     return row
 
 

@@ -4,8 +4,8 @@ prompt, the game-state block, action declarations and validation."""
 from __future__ import annotations
 
 import pytest
-from conftest import GIVE, SceneBackend
 
+from conftest import GIVE, SceneBackend
 from rolecraft.conversation import Engine
 from rolecraft.conversation.scene import GameState, SceneSession, actions_schema, create_scene, declare_actions
 from rolecraft.conversation.scene import validate_actions as check

@@ -264,6 +264,24 @@ def test_auto_and_required_give_a_call_or_words_never_broken_json(keyless: Serve
     assert (short.finish_reason, short.message.content, short.message.tool_calls) == ("length", None, None)
 
 
+def test_tool_results_in_the_history_reach_the_model(keyless: Server) -> None:
+    client = keyless.client()
+    first = client.chat.completions.create(model="smollm2", messages=ASK_WEATHER, tools=[WEATHER], temperature=0,
+                                           max_tokens=60, tool_choice="required").choices[0].message
+    history = [*ASK_WEATHER, first.model_dump(exclude_none=True),
+               {"role": "tool", "tool_call_id": first.tool_calls[0].id, "content": "Sunny, 24 degrees."}]
+    answer = client.chat.completions.with_raw_response.create(model="smollm2", messages=history, tools=[WEATHER],
+                                                              temperature=0, max_tokens=16)
+    assert answer.parse().choices[0].finish_reason in ("stop", "length", "tool_calls")
+    assert "X-Rolecraft-Ignored" not in answer.headers
+    with keyless.http(None) as http:
+        bad = http.post("/v1/chat/completions", json={"model": "smollm2", "messages": [*ASK_WEATHER, {
+            "role": "assistant", "tool_calls": [{"id": "c1", "type": "function",
+                                                 "function": {"name": "get_weather", "arguments": "{oops"}}]},
+            {"role": "tool", "tool_call_id": "c1", "content": "?"}]})
+        assert assert_openai_error(bad, 400, "invalid_value")["param"] == "messages[1].tool_calls[0].function.arguments"
+
+
 def test_structured_output_follows_the_schema(keyless: Server) -> None:
     import jsonschema
 

@@ -144,8 +144,11 @@ def test_image_parts_are_seen_and_bad_ones_refused(server: Server) -> None:
                                                 {"type": "image_url", "image_url": {"url": _photo()}}]}])
     assert answer.choices[0].message.content
     with server.http() as http:
-        stored = http.get(f"/v1/sessions/{sid}").json()["messages"][-2]["content"]
-    assert "What do you see?" in stored and "cat" in stored
+        stored = http.get(f"/v1/sessions/{sid}").json()["messages"][-2]
+        assert stored["content"] == "What do you see?"  # the user's words; what was seen lives in meta
+        assert "cat" in stored["meta"]["image_notes"][0]
+        picture = http.get(f"/v1/attachments/{stored['meta']['attachments'][0]['sha256']}")
+        assert picture.status_code == 200 and picture.headers["content-type"] == "image/png"
 
     def ask(url: str) -> openai.BadRequestError:
         with pytest.raises(openai.BadRequestError) as caught:
@@ -166,8 +169,10 @@ def test_audio_parts_are_heard_and_bad_ones_refused(server: Server) -> None:
     client.chat.completions.create(model="ember", extra_headers={"X-Rolecraft-Session": sid}, messages=[
         {"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": spoken, "format": "wav"}}]}])
     with server.http() as http:
-        stored = http.get(f"/v1/sessions/{sid}").json()["messages"][-2]["content"]
-    assert "coffee" in stored and "spoken aloud" in stored
+        stored = http.get(f"/v1/sessions/{sid}").json()["messages"][-2]
+        assert "coffee" in stored["content"] and "spoken aloud" in stored["meta"]["audio"]["note"]
+        ref = stored["meta"]["attachments"][0]
+        assert ref["kind"] == "audio" and http.get(f"/v1/attachments/{ref['sha256']}").content[:4] == b"RIFF"
 
     def ask(data: str, fmt: str = "wav") -> openai.BadRequestError:
         with pytest.raises(openai.BadRequestError) as caught:

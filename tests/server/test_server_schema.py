@@ -30,7 +30,9 @@ NAMED = {"/v1/audio/speech", "/v1/audio/transcriptions", "/v1/personas", "/v1/pe
 REFUSED_IN_SHAPE = {"/v1/chat/completions", "/v1/audio/transcriptions", "/v1/characters",
                     "/v1/characters/{char_id}/export",
                     # suffix, images on raw prompts, Ollama's tools / template / context
-                    "/v1/completions", "/api/v1/generate", "/api/extra/generate/stream", "/api/chat", "/api/generate"}
+                    "/v1/completions", "/api/v1/generate", "/api/extra/generate/stream", "/api/chat", "/api/generate",
+                    # a turn needs words or a readable picture: "" with no images, or images that are not pictures
+                    "/v1/sessions/{session_id}/turns"}
 
 
 @pytest.fixture(scope="module")

@@ -88,7 +88,7 @@ def decode(tokens: Generator[int, None, None], piece_of: Callable[[int], bytes],
                 break
     finally:
         tokens.close()
-    tail = scanner.flush() + ("" if scanner.stopped else utf8.decode(b"", final=True))
+    tail = scanner.flush()  # bytes of a character cut off by max_tokens stay undecoded: never a "�"
     if tail:
         out.spans.append((tail, len(out.tokens) - 1))
         yield tail

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
@@ -10,9 +11,23 @@ from rolecraft import __version__
 from rolecraft.cli.options import build_settings, settings_options
 from rolecraft.errors import RolecraftError
 
+# command name → module (each exports `command`); imported only when that command runs, so
+# `rolecraft chat` does not pay for the training and evaluation imports.
+COMMANDS = {name: f"rolecraft.cli.{name}" for name in (
+    "chat", "characters", "sessions", "personas", "models", "serve", "keys", "eval", "data", "train", "talk")}
+
 
 class RolecraftGroup(click.Group):
-    """Renders RolecraftError as `error: <message>` and exit code 1, never a traceback."""
+    """Renders RolecraftError as `error: <message>` and exit code 1, never a traceback; loads command
+    groups lazily."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        return importlib.import_module(COMMANDS[cmd_name]).command
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -33,13 +48,3 @@ def main(ctx: click.Context, **given: object) -> None:
     the config file (~/.rolecraft/config.toml, or ROLECRAFT_CONFIG).
     """
     ctx.obj = build_settings(given)
-
-
-def _register() -> None:
-    from rolecraft.cli import characters, chat, data, eval, keys, models, personas, serve, sessions, talk, train
-
-    for module in (chat, characters, sessions, personas, models, serve, keys, eval, data, train, talk):
-        main.add_command(module.command)
-
-
-_register()

@@ -309,7 +309,7 @@ class Call:
         response.finished = True
         if result is not None:
             response.marks["model_ttft_s"] = result.ttft_s  # prompt evaluation to first token, on the model
-        marks = {k: round(v, 3) for k, v in response.marks.items() if not k.startswith("_")}
+        marks = _timings(response)
         await self.send("response.audio.done", response_id=response.id, item_id=response.item_id)
         await self.send("response.audio_transcript.done", response_id=response.id, item_id=response.item_id,
                         transcript=response.text)
@@ -354,7 +354,7 @@ class Call:
             "id": response.id, "object": "realtime.response", "status": "cancelled",
             "status_details": {"type": "cancelled", "reason": reason},
             "rolecraft": {"heard": text, "heard_s": round(played, 3), "message_ids": stored,
-                          "stopped_after_s": round(stopped, 4)}})
+                          "stopped_after_s": round(stopped, 4), "timings": _timings(response)}})
 
     async def close(self) -> None:
         """The client went away: stop everything; a reply not yet finished is not stored."""
@@ -371,6 +371,11 @@ class Call:
         response = self.response
         if response is not None and response.finished:
             await asyncio.sleep(max(0.0, response.audible_until() - time.monotonic()))
+
+
+def _timings(response: Response) -> dict[str, float]:
+    """Seconds from the end of the utterance to each step of the reply (the `response.done` timings)."""
+    return {k: round(v, 3) for k, v in response.marks.items() if not k.startswith("_")}
 
 
 def character_language(character: Any) -> str | None:

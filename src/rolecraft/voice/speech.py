@@ -19,7 +19,7 @@ import numpy as np
 
 from rolecraft.errors import RolecraftError
 from rolecraft.voice.sentences import speakable
-from rolecraft.voice.tts import create_tts, resolve_voice
+from rolecraft.voice.tts import Voice, create_tts, resolve_voice
 
 if TYPE_CHECKING:
     from rolecraft.voice.call import Call, Response
@@ -56,26 +56,13 @@ class Speaker:
             if not any(ch.isalnum() for ch in words):
                 continue
             began = time.monotonic()
-            pcm = await asyncio.to_thread(self._speak, words)
+            pcm = await asyncio.to_thread(spoken_samples, self.call, words)
             self.response.marks.setdefault("tts_s", time.monotonic() - began)
             await self.call.send("rolecraft.expression", response_id=self.response.id,
                                  item_id=self.response.item_id, sentence_index=self.index, text=sentence,
                                  expression=sentence_expression(self.call.engine.settings.expressions, sentence))
             await self._play(pcm, sentence)
             self.index += 1
-
-    def _speak(self, words: str) -> np.ndarray:
-        """The sentence as float samples at the call's output rate."""
-        import soundfile
-        import soxr
-
-        settings = self.call.engine.settings
-        voice = resolve_voice(self.call.character, words, default=settings.voice)
-        wav = create_tts(voice.engine).synthesize(words, voice.name)
-        samples, rate = soundfile.read(io.BytesIO(wav), dtype="float32", always_2d=True)
-        mono = samples.mean(axis=1)
-        rate_out = self.call.options.output_rate
-        return mono if rate == rate_out else soxr.resample(mono, rate, rate_out).astype(np.float32)
 
     async def _play(self, samples: np.ndarray, sentence: str) -> None:
         from rolecraft.voice.call import Spoken
@@ -99,6 +86,24 @@ class Speaker:
             await self.call.send("response.audio.delta", response_id=response.id, item_id=response.item_id,
                                  delta=base64.b64encode(chunk.tobytes()).decode())
             response.sent_s += len(chunk) / rate
+
+
+def voice_for(call: Call, words: str) -> Voice:
+    """The character's voice for these words (Chinese words in a Chinese voice)."""
+    return resolve_voice(call.character, words, default=call.engine.settings.voice)
+
+
+def spoken_samples(call: Call, words: str) -> np.ndarray:
+    """`words` spoken, as float samples at the call's output rate."""
+    import soundfile
+    import soxr
+
+    voice = voice_for(call, words)
+    wav = create_tts(voice.engine).synthesize(words, voice.name)
+    samples, rate = soundfile.read(io.BytesIO(wav), dtype="float32", always_2d=True)
+    mono = samples.mean(axis=1)
+    rate_out = call.options.output_rate
+    return mono if rate == rate_out else soxr.resample(mono, rate, rate_out).astype(np.float32)
 
 
 def sentence_expression(method: str, sentence: str) -> str | None:

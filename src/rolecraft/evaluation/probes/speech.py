@@ -16,6 +16,7 @@ import numpy as np
 from rolecraft.backends.anticopy import card_text
 from rolecraft.evaluation.probes.base import MetricSpec, Probe, Record, Sample, flag
 from rolecraft.evaluation.probes.persona import persona_reply, persona_samples
+from rolecraft.evaluation.probes.reference import dialogue_reply
 from rolecraft.evaluation.probes.scores import (
     NEAR_IDENTICAL,
     copy_share,
@@ -31,15 +32,34 @@ if TYPE_CHECKING:
     from rolecraft.evaluation.context import ProbeContext
 
 
+def spoken_samples(ctx: ProbeContext) -> list[Sample]:
+    """Persona replies to the suite's prompts, plus one per dataset dialogue (long real profiles)."""
+    return [*persona_samples(ctx, ctx.suite.prompts, "suite"), *(Sample(d.id, d, "dataset") for d in ctx.dialogues)]
+
+
+def spoken_reply(ctx: ProbeContext, sample: Sample) -> tuple[str, str]:
+    """(character id, reply) for a sample of `spoken_samples`."""
+    if sample.group == "dataset":
+        return ctx.dataset_character(sample.item), dialogue_reply(ctx, sample.item)["text"]
+    char_id, prompt = sample.item
+    return char_id, persona_reply(ctx, char_id, prompt)
+
+
 def _pooled_copy_share(records: Sequence[Record], idx: np.ndarray) -> float:
     copied = sum(records[i].details["copied_ngrams"] for i in idx)
     total = sum(records[i].details["ngrams"] for i in idx)
     return copied / total if total else 0.0
 
 
+def _spoken_reason(ctx: ProbeContext) -> str | None:
+    has_prompts = ctx.suite.characters and ctx.suite.prompts
+    return None if has_prompts or ctx.dialogues else "the suite has no characters or prompts and no dataset was given"
+
+
 class CopyingProbe(Probe):
     name = "copying"
     title = "Profile copying (verbatim card n-grams)"
+    group_label = "prompts from"
     metrics = (
         MetricSpec("copied", "reply n-grams standing verbatim in the card (pooled)", higher_is_better=False,
                    corpus=_pooled_copy_share),
@@ -47,14 +67,13 @@ class CopyingProbe(Probe):
     )
 
     def prepare(self, ctx: ProbeContext) -> str | None:
-        return None if ctx.suite.characters and ctx.suite.prompts else "the suite has no characters or prompts"
+        return _spoken_reason(ctx)
 
     def samples(self, ctx: ProbeContext) -> list[Sample]:
-        return persona_samples(ctx, ctx.suite.prompts)
+        return spoken_samples(ctx)
 
     def run(self, ctx: ProbeContext, sample: Sample) -> Record:
-        char_id, prompt = sample.item
-        reply = persona_reply(ctx, char_id, prompt)
+        char_id, reply = spoken_reply(ctx, sample)
         share = copy_share(reply, card_text(ctx.character(char_id), ctx.settings.user_name))
         values = {"copied": share.share, "any_copy": flag(share.copied) if share.total else None}
         return self.record(sample, values, reply=reply, copied_ngrams=share.copied, ngrams=share.total, n=share.n)
@@ -69,6 +88,7 @@ class CopyingProbe(Probe):
 class ThirdPersonProbe(Probe):
     name = "third_person"
     title = "Third-person self-narration"
+    group_label = "prompts from"
     metrics = (
         MetricSpec("own_name", "spoken sentences opening with the character's own name", higher_is_better=False),
         MetricSpec("third_person", "… with its name or he/she", higher_is_better=False),
@@ -76,15 +96,14 @@ class ThirdPersonProbe(Probe):
     )
 
     def prepare(self, ctx: ProbeContext) -> str | None:
-        return None if ctx.suite.characters and ctx.suite.prompts else "the suite has no characters or prompts"
+        return _spoken_reason(ctx)
 
     def samples(self, ctx: ProbeContext) -> list[Sample]:
-        return persona_samples(ctx, ctx.suite.prompts)
+        return spoken_samples(ctx)
 
     def run(self, ctx: ProbeContext, sample: Sample) -> Record:
-        char_id, prompt = sample.item
+        char_id, reply = spoken_reply(ctx, sample)
         character = ctx.character(char_id)
-        reply = persona_reply(ctx, char_id, prompt)
         names = [character.name, *(character.nickname or "").split(), *character.name.split()]
         named = third_person_subject(reply, [n for n in names if len(n) >= 2], pronouns=False)
         either = named or third_person_subject(reply, [], pronouns=True)

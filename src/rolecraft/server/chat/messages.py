@@ -4,10 +4,15 @@ Reading (base64 decoding, image verification, text checks) is pure and runs in a
 worker thread, before anything reaches the model thread. The pictures and
 recordings stay raw bytes (`Incoming`): the model job hands them to the engine's
 one perception path, which stores them as attachments in a session and
-describes them for the model.
+describes them for the model. Tool results (`role: "tool"`) and an assistant's
+`tool_calls` become text in the conversation, since most chat templates have no
+tool roles: a call reads as the JSON the model is constrained to write.
 """
 
 from __future__ import annotations
+
+import json
+from typing import Any
 
 from rolecraft.errors import RolecraftError
 from rolecraft.messages import Role
@@ -37,21 +42,51 @@ def _read_part(part: object, param: str, into: Incoming) -> None:
         raise _unsupported("file input", param)
 
 
-def read_message(message: ChatMessage, index: int, limits: TextLimits) -> Incoming:
-    """Check one message; a 400 naming the part that is wrong."""
-    param = f"messages[{index}]"
-    if message.role in ("tool", "function") or message.tool_calls or message.function_call:
-        raise _unsupported("tool and function calling", f"{param}.role")
-    role: Role = "system" if message.role == "developer" else message.role  # type: ignore[assignment]
-    incoming = Incoming(role, "")
+def _calls_text(calls: list[dict[str, Any]], param: str) -> str:
+    """An assistant's tool calls as the JSON the model is made to write ({"name", "arguments"} per line)."""
+    lines = []
+    for j, call in enumerate(calls):
+        function = call.get("function") if isinstance(call.get("function"), dict) else call
+        name, arguments = function.get("name"), function.get("arguments", {})
+        if not isinstance(name, str) or not name:
+            raise RolecraftError(f"{param}.tool_calls[{j}] has no function name", code="invalid_value",
+                                 param=f"{param}.tool_calls[{j}]")
+        if isinstance(arguments, str):
+            try:
+                arguments = json.loads(arguments) if arguments.strip() else {}
+            except ValueError:
+                raise RolecraftError(f"{param}.tool_calls[{j}].function.arguments is not JSON", code="invalid_value",
+                                     param=f"{param}.tool_calls[{j}].function.arguments") from None
+        lines.append(json.dumps({"name": name, "arguments": arguments}, ensure_ascii=False))
+    return "\n".join(lines)
+
+
+def _content_text(message: ChatMessage, param: str, into: Incoming) -> None:
     if isinstance(message.content, str):
-        incoming.text = message.content
+        into.text = message.content
     elif message.content is not None:
         for j, part in enumerate(message.content):
-            _read_part(part, f"{param}.content[{j}]", incoming)
-    elif role == "assistant" and message.refusal is not None:
+            _read_part(part, f"{param}.content[{j}]", into)
+
+
+def read_message(message: ChatMessage, index: int, limits: TextLimits, calls: dict[str, str]) -> Incoming:
+    """Check one message; a 400 naming the part that is wrong. Tool results and an assistant's tool calls
+    become text the model reads (`calls`: the names of the calls made so far, by id)."""
+    param = f"messages[{index}]"
+    role: Role = "system" if message.role in ("developer", "tool", "function") else message.role  # type: ignore[assignment]
+    incoming = Incoming(role, "")
+    _content_text(message, param, incoming)
+    if message.role in ("tool", "function"):
+        name = message.name or calls.get(message.tool_call_id or "", "") or "a tool"
+        call = f" (call {message.tool_call_id})" if message.tool_call_id else ""
+        incoming.text = f"Result of {name}{call}: {incoming.text}"
+    elif message.tool_calls or message.function_call:
+        made = message.tool_calls or [{"function": message.function_call}]
+        calls.update({c["id"]: str((c.get("function") or {}).get("name", "")) for c in made if c.get("id")})
+        incoming.text = "\n".join(filter(None, [incoming.text, _calls_text(made, param)]))
+    elif message.content is None and role == "assistant" and message.refusal is not None:
         incoming.text = message.refusal
-    else:
+    elif message.content is None:
         raise RolecraftError(f"{param}.content is required", code="missing_required_parameter",
                              param=f"{param}.content")
     if role != "user" and incoming.has_media:
@@ -62,7 +97,8 @@ def read_message(message: ChatMessage, index: int, limits: TextLimits) -> Incomi
 
 def read_messages(messages: list[ChatMessage], limits: TextLimits) -> list[Incoming]:
     """Every message checked; the last must hold something (words, a picture or a recording)."""
-    incoming = [read_message(m, i, limits) for i, m in enumerate(messages)]
+    calls: dict[str, str] = {}
+    incoming = [read_message(m, i, limits, calls) for i, m in enumerate(messages)]
     last = incoming[-1]
     if last.role == "user" and not last.text.strip() and not last.has_media:
         raise RolecraftError("empty message", code="empty_message", param=f"messages[{len(incoming) - 1}].content")

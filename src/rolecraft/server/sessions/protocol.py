@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -17,6 +17,8 @@ from rolecraft.store.records import SessionInfo, StoredMessage
 CHAR_ID = r"^(?:[A-Za-z0-9_-]|[^\x00-\x7F]){1,80}$"
 SESSION_ID = r"^[A-Za-z0-9_-]{1,32}$"
 MAX_ID = 2**31 - 1  # message ids are 32-bit integers in the database
+TokenId = Annotated[str, Field(pattern=r"^[0-9]{1,9}$")]
+Bias = Annotated[float, Field(ge=-100, le=100)]
 
 
 def utc(moment: datetime) -> datetime:
@@ -36,30 +38,31 @@ class SessionCreate(_Strict):
 
 
 class Sampling(_Strict):
-    """Per-request sampling, as in chat completions (unset: the server's settings). The ranges are
-    llama.cpp's, checked by the one sampler reader every endpoint shares (a 400 names the field)."""
+    """Per-request sampling, as in chat completions (unset: the server's settings), with llama.cpp's
+    ranges; the one sampler reader every endpoint shares maps them onto SamplingParams."""
 
     max_tokens: int | None = Field(None, ge=1, le=32_768)
     temperature: float | None = Field(None, ge=0.0, le=2.0)
     top_p: float | None = Field(None, ge=0.0, le=1.0)
     seed: int | None = Field(None, ge=-(2**53), le=2**53)
-    top_k: int | None = None
-    min_p: float | None = None
-    typical_p: float | None = None
-    repeat_penalty: float | None = None
-    frequency_penalty: float | None = None
-    presence_penalty: float | None = None
-    mirostat_mode: int | None = None
-    mirostat_tau: float | None = None
-    mirostat_eta: float | None = None
-    dry_multiplier: float | None = None
-    dry_base: float | None = None
-    dry_allowed_length: int | None = None
-    dry_penalty_last_n: int | None = None
-    dry_sequence_breakers: list[str] | None = None
-    xtc_probability: float | None = None
-    xtc_threshold: float | None = None
-    logit_bias: dict[str, float] | None = Field(None, description="Token id → bias (-100 bans the token).")
+    top_k: int | None = Field(None, ge=0, le=100_000)
+    min_p: float | None = Field(None, ge=0.0, le=1.0)
+    typical_p: float | None = Field(None, ge=0.0, le=1.0)
+    repeat_penalty: float | None = Field(None, ge=0.0, le=10.0)
+    frequency_penalty: float | None = Field(None, ge=-2.0, le=2.0)
+    presence_penalty: float | None = Field(None, ge=-2.0, le=2.0)
+    mirostat_mode: int | None = Field(None, ge=0, le=2)
+    mirostat_tau: float | None = Field(None, ge=0.0, le=100.0)
+    mirostat_eta: float | None = Field(None, ge=0.0, le=10.0)
+    dry_multiplier: float | None = Field(None, ge=0.0, le=100.0)
+    dry_base: float | None = Field(None, ge=1.0, le=100.0)
+    dry_allowed_length: int | None = Field(None, ge=0, le=1000)
+    dry_penalty_last_n: int | None = Field(None, ge=-1, le=1_000_000)
+    dry_sequence_breakers: list[str] | None = Field(None, max_length=64)
+    xtc_probability: float | None = Field(None, ge=0.0, le=1.0)
+    xtc_threshold: float | None = Field(None, ge=0.0, le=1.0)
+    logit_bias: dict[TokenId, Bias] | None = Field(None, max_length=1024,
+                                                   description="Token id → bias (-100 bans the token).")
     stream: bool = Field(False, description="Stream server-sent events: {delta}, then {turn}, then [DONE].")
 
     def overrides(self) -> dict[str, Any]:
