@@ -5,7 +5,7 @@ PIP := $(PY) -m pip
 
 .PHONY: run test lint bench install install-test system-deps
 
-EXTRAS := llama,openai,hub,vision,audio,voice,expressions,embeddings,eval,server,postgres,transformers,train
+EXTRAS := llama,openai,hub,vision,audio,whisper,voice,expressions,embeddings,eval,server,postgres,transformers,train
 
 # llama-cpp-python is built once per machine into a wheel folder outside the checkout. A portable
 # x86-64 build (AVX2, no AMX): native builds on AMX-capable CPUs crash in VMs that forbid AMX tiles.
@@ -36,14 +36,15 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	$(PIP) install -q --find-links $(WHEELS) -e '.[$(EXTRAS),test]'
 	touch $@
 
-# Debian packages the tests use: espeak-ng (speech), chromium (web app), postgresql (second database),
-# nginx (load balancer in front of replicas).
+# Debian packages the tests use: espeak-ng (speech), chromium + fonts-noto-cjk (web app; Chinese names), postgresql
+# (second database), nginx (load balancer in front of replicas).
 system-deps:
 	@missing=""; \
 	command -v espeak-ng >/dev/null || missing="$$missing espeak-ng"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null || missing="$$missing nginx"; \
+	ls /usr/share/fonts/opentype/noto/NotoSansCJK-* >/dev/null 2>&1 || missing="$$missing fonts-noto-cjk"; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 		else echo "missing Debian packages:$$missing (sudo apt-get install$$missing)"; exit 1; fi; \

@@ -213,3 +213,22 @@ def test_a_keys_default_persona_opens_its_sessions_only(keys: Keys) -> None:
     assert (alices["user_name"], alices["persona"]) == ("Alice", "Spy.")
     bobs = _ok(k.http.post("/v1/sessions", json={"character": "Ember"}, headers=k.b), 201)
     assert bobs["user_name"] != "Alice" and bobs["persona"] != "Spy." and bobs["character_id"] == "ember"
+
+
+def test_other_doors_do_not_reach_alices_character_or_persona(keys: Keys) -> None:
+    k = keys
+    alices = _alices_things(k, k.http.app.state.rolecraft)
+    models = {m["id"] for m in _ok(k.http.get("/v1/models", headers=k.b))["data"]}
+    assert alices.char not in models and alices.char in {m["id"] for m in _ok(k.http.get("/v1/models",
+                                                                                          headers=k.a))["data"]}
+    ask = {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4}
+    for path, body in (("/v1/chat/completions", {"model": alices.char, **ask}),
+                       ("/v1/completions", {"model": alices.char, "prompt": "Hi", "max_tokens": 4}),
+                       ("/api/chat", {"model": alices.char, **ask, "stream": False})):
+        assert k.http.post(path, json=body, headers=k.b).status_code == 404, path
+    _ok(k.http.put("/v1/personas/me", json={"name": "Alice", "description": "Spy.", "default": True}, headers=k.a))
+    backend = k.http.app.state.rolecraft.engine.backend
+    _ok(k.http.post("/v1/chat/completions", json={"model": "ember", **ask}, headers=k.b))
+    assert "Spy." not in "\n".join(m.content for m in backend.prompts[-1])  # B's prompt: not A's persona
+    _ok(k.http.post("/v1/chat/completions", json={"model": "ember", **ask}, headers=k.a))
+    assert "Spy." in "\n".join(m.content for m in backend.prompts[-1])

@@ -14,7 +14,7 @@ from rolecraft.errors import RolecraftError
 from rolecraft.prompting import ContextBuilder
 from rolecraft.settings import Settings
 from rolecraft.store import Store
-from rolecraft.store.records import UNSET, NewMessage, Unset
+from rolecraft.store.records import UNSET, NewMessage, SessionInfo, Unset
 
 if TYPE_CHECKING:
     from rolecraft.memory.vectors import VectorMemory
@@ -114,11 +114,18 @@ class Engine(Services):
         info = self.store.latest_session(char_id)
         return None if info is None else self.session(info.id)
 
-    def session(self, session_id: str) -> ChatSession:
-        """A stored session (a GroupSession when it has several members)."""
+    def session(self, session_id: str, owner: str | Unset | None = UNSET) -> ChatSession:
+        """A stored session (a GroupSession when it has several members); with `owner`, only one of that
+        owner's (another's gets the same 404 as an unknown id)."""
+        if not isinstance(owner, Unset):
+            self.store.get_session(session_id, owner)
         if self.store.members(session_id):
             return GroupSession(self, session_id)
         return ChatSession(self, session_id)
+
+    def sessions(self, char_id: str | None = None, owner: str | Unset | None = UNSET) -> list[SessionInfo]:
+        """Stored sessions (of one character; of one owner), most recently used first."""
+        return self.store.list_sessions(char_id, owner=owner)
 
     def delete_session(self, session_id: str, owner: str | Unset | None = UNSET) -> None:
         """Delete a session (with `owner`: only that owner's) and drop any KV cache the backend keeps for it."""

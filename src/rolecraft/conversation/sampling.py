@@ -49,6 +49,7 @@ def sampling_for(
         adapter=adapter_for(settings, character),
         copy_source=card_text(character, user) if settings.anti_copy else None,
         copy_max_tokens=settings.anti_copy_tokens,
+        dry_multiplier=settings.dry_multiplier,
     )
     for key, value in overrides.items():
         setattr(params, key, value)

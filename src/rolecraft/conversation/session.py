@@ -18,7 +18,7 @@ from rolecraft.conversation.media import Blob, Perceived, UserInput, expression_
 from rolecraft.conversation.planner import Dialogue, Line, Spoken, plan_turn
 from rolecraft.conversation.reply import Reply
 from rolecraft.conversation.sampling import sampling_for
-from rolecraft.errors import RolecraftError
+from rolecraft.errors import RolecraftError, not_found
 from rolecraft.memory.carry import Memory, after_turn
 from rolecraft.memory.state import DialogueState
 from rolecraft.messages import Message
@@ -231,9 +231,29 @@ class ChatSession:
         return self.engine.store.append(self.id, history[-1].parent_id, [edited])[0]
 
     def branch(self, message_id: int) -> None:
-        """Continue the conversation from an earlier message (the old branch is kept)."""
+        """Continue the conversation from an earlier message of this session (the old branch is kept)."""
         self.engine.store.set_head(self.id, message_id)
         self.refresh()
+
+    def tree(self) -> list[StoredMessage]:
+        """Every message of every branch and swipe."""
+        return self.engine.store.all_messages(self.id)
+
+    def delete_message(self, message_id: int) -> None:
+        """Delete a message of this session and everything after it on every branch (the head moves up)."""
+        if self.engine.store.get_message(message_id).session_id != self.id:
+            raise not_found("message", str(message_id))
+        self.engine.store.delete_message(message_id)
+        self.refresh()
+
+    def select_swipe(self, index: int) -> list[StoredMessage]:
+        """Show alternative `index` of the last message; the alternatives."""
+        found = self.swipes()
+        if not 0 <= index < len(found):
+            raise RolecraftError(f"the last message has {len(found)} swipes; no #{index}", code="invalid_swipe",
+                                 param="index")
+        self.branch(found[index].id)
+        return found
 
     def attach_lorebook(self, path: str) -> int:
         """Attach a standalone lorebook file (SillyTavern world info or lorebook_v3) to this session."""

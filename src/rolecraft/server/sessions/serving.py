@@ -10,7 +10,7 @@ thread through the runtime.
 from __future__ import annotations
 
 from rolecraft.conversation import ChatSession, Engine
-from rolecraft.errors import RolecraftError, not_found
+from rolecraft.errors import not_found
 from rolecraft.server.auth import Principal
 from rolecraft.server.model_jobs import Outcome
 from rolecraft.server.sessions.protocol import (
@@ -48,18 +48,17 @@ def create(engine: Engine, request: SessionCreate, caller: Principal) -> Session
 
 
 def listing(engine: Engine, caller: Principal, character: str | None) -> SessionList:
-    return SessionList(data=[SessionOut.of(s) for s in engine.store.list_sessions(character, owner=caller.owner)])
+    return SessionList(data=[SessionOut.of(s) for s in engine.sessions(character, caller.owner)])
 
 
 def history(engine: Engine, session_id: str, caller: Principal) -> History:
-    info = owned_session(engine, session_id, caller)
-    return History(session=SessionOut.of(info), messages=[MessageOut.of(m) for m in engine.store.path(session_id)])
+    session = engine.session(session_id, caller.owner)
+    return History(session=SessionOut.of(session.info), messages=[MessageOut.of(m) for m in session.history()])
 
 
 def tree(engine: Engine, session_id: str, caller: Principal) -> Tree:
-    info = owned_session(engine, session_id, caller)
-    return Tree(session=SessionOut.of(info),
-                messages=[MessageOut.of(m) for m in engine.store.all_messages(session_id)])
+    session = engine.session(session_id, caller.owner)
+    return Tree(session=SessionOut.of(session.info), messages=[MessageOut.of(m) for m in session.tree()])
 
 
 def delete(engine: Engine, session_id: str, caller: Principal) -> None:
@@ -67,32 +66,30 @@ def delete(engine: Engine, session_id: str, caller: Principal) -> None:
 
 
 def branch(engine: Engine, session_id: str, message_id: int, caller: Principal) -> History:
-    owned_message(engine, session_id, message_id, caller)
-    engine.store.set_head(session_id, message_id)
+    engine.session(session_id, caller.owner).branch(message_id)
     return history(engine, session_id, caller)
 
 
 def delete_message(engine: Engine, session_id: str, message_id: int, caller: Principal) -> History:
     """Delete a message and everything after it on every branch; the head moves up if it was inside."""
-    owned_message(engine, session_id, message_id, caller)
-    engine.store.delete_message(message_id)
+    engine.session(session_id, caller.owner).delete_message(message_id)
     return history(engine, session_id, caller)
 
 
-def swipes(engine: Engine, session_id: str, caller: Principal) -> Swipes:
-    info = owned_session(engine, session_id, caller)
-    found = engine.store.siblings(info.head_id) if info.head_id is not None else []
-    selected = next((i for i, m in enumerate(found) if m.id == info.head_id), None)
+def _swipes(session: ChatSession) -> Swipes:
+    found = session.swipes()
+    selected = next((i for i, m in enumerate(found) if m.id == session.info.head_id), None)
     return Swipes(swipes=[MessageOut.of(m) for m in found], selected=selected)
 
 
+def swipes(engine: Engine, session_id: str, caller: Principal) -> Swipes:
+    return _swipes(engine.session(session_id, caller.owner))
+
+
 def select_swipe(engine: Engine, session_id: str, index: int, caller: Principal) -> Swipes:
-    found = swipes(engine, session_id, caller).swipes
-    if index >= len(found):
-        raise RolecraftError(f"the last message has {len(found)} swipes; no #{index}", code="invalid_swipe",
-                             param="index")
-    engine.store.set_head(session_id, found[index].id)
-    return swipes(engine, session_id, caller)
+    session = engine.session(session_id, caller.owner)
+    session.select_swipe(index)
+    return _swipes(session)
 
 
 def edit_reply(engine: Engine, session_id: str, text: str) -> list[StoredMessage]:
