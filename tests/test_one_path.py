@@ -123,7 +123,8 @@ def test_a_picture_is_one_attachment_whichever_door(client, quiet: Settings) -> 
     by_cli = cli.history()[-2]
 
     rest = _session(http)["id"]
-    assert http.post(f"/v1/sessions/{rest}/turns", json={"content": "What is this?", "images": [url]}).status_code == 200
+    turn = http.post(f"/v1/sessions/{rest}/turns", json={"content": "What is this?", "images": [url]})
+    assert turn.status_code == 200, turn.text
     web = _session(http)["id"]
     parts = [{"type": "text", "text": "What is this?"}, {"type": "image_url", "image_url": {"url": url}}]
     response = http.post("/v1/chat/completions", json={"model": "ember", "messages": [{"role": "user",

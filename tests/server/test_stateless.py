@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from rolecraft.conversation import Engine
+from rolecraft.conversation.planner import as_lines, client_plan
 from rolecraft.conversation.reply import Reply
 from rolecraft.conversation.sampling import plain_sampling
-from rolecraft.conversation.planner import as_lines, client_plan
 from rolecraft.errors import RolecraftError
 from rolecraft.messages import Message
 from rolecraft.settings import Settings
