@@ -22,8 +22,9 @@ class Registry(Generic[T]):
     """Registered things of one `kind` (for error messages), loaded lazily."""
 
     def __init__(self, kind: str, *, group: str | None = None, builtins: Mapping[str, str] | None = None,
-                 param: str | None = None) -> None:
+                 param: str | None = None, code: str | None = None) -> None:
         self.kind, self.group, self.param = kind, group, param
+        self.code = code or f"unknown_{kind.replace(' ', '_')}"
         self.builtins = dict(builtins or {})
         self._items: dict[str, T] = {}
 
@@ -62,5 +63,5 @@ class Registry(Generic[T]):
         found = self.get(name)
         if found is None:
             raise RolecraftError(f"unknown {self.kind} {name!r}; available: {', '.join(self.names())}",
-                                 code=f"unknown_{self.kind.replace(' ', '_')}", param=self.param or self.kind)
+                                 code=self.code, param=self.param or self.kind)
         return found

@@ -19,8 +19,7 @@ from PIL import Image
 
 from rolecraft.errors import RolecraftError
 from rolecraft.evaluation import Configuration, EvalPlan, JudgeConfig, load_dataset, run_eval
-from rolecraft.evaluation.probes import _REGISTRY as PROBES
-from rolecraft.evaluation.probes import Probe, Record, Sample
+from rolecraft.evaluation.probes import PROBES, Probe, Record, Sample
 from rolecraft.evaluation.suite import Suite
 from rolecraft.settings import Settings
 
@@ -181,7 +180,7 @@ class _FlakyProbe(Probe):
 
 def test_errors_are_counted_and_interrupt_keeps_finished_work(settings: Settings, tmp_path: Path,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(PROBES, "flaky", _FlakyProbe)
+    monkeypatch.setitem(PROBES._items, "flaky", _FlakyProbe)  # a test-only probe, removed afterwards
     plan = EvalPlan(Suite(name="empty"), [Configuration("a"), Configuration("b")], tmp_path / "out",
                     probes=["flaky"], progress=False)
     result = run_eval(settings, plan)

@@ -145,6 +145,7 @@ def test_a_spoken_conversation_is_heard_answered_spoken_and_stored(server: Serve
     users = [m for m in stored if m["role"] == "user"]
     assert [m["content"] for m in users] == heard
     assert all(m["meta"]["audio"]["observation"]["duration_s"] > 1.0 for m in users)
+    assert all(m["meta"]["voice_call"] and m["meta"]["attachments"][0]["kind"] == "audio" for m in users)
     assert [m["content"] for m in stored if m["role"] == "assistant"][1:] == [r.strip() for r in replies]
 
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from rolecraft.backends.base import Capabilities, SamplingParams, StreamEvent
 from rolecraft.backends.constraints import RoleLogits, phrase_token_seqs
-from rolecraft.backends.models import BUNDLED, HUB_PREFIX, hub_offline, resolve_gguf
+from rolecraft.backends.models import HUB_PREFIX, hub_offline, is_named_model, resolve_gguf
 from rolecraft.backends.penalties import breaker_test, sampler_processors
 from rolecraft.backends.registry import register
 from rolecraft.backends.templated import TemplatedBackend
@@ -86,7 +86,7 @@ def model_source(settings: Settings) -> tuple[str, dict[str, Any]]:
             raise RolecraftError(f"{path} is not a Hugging Face model folder (no config.json); {_MODEL_HELP}",
                                  code="invalid_model", param="model")
         return str(path), {}
-    if spec in BUNDLED or spec.startswith(HUB_PREFIX) or path.suffix == ".gguf" or path.is_file():
+    if is_named_model(spec) or spec.startswith(HUB_PREFIX) or path.suffix == ".gguf" or path.is_file():
         gguf = resolve_gguf(spec, cache_dir=settings.home / "hub", offline=settings.offline)
         return str(gguf.parent), {"gguf_file": gguf.name}
     if _HUB_ID.fullmatch(spec):

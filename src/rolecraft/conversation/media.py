@@ -34,6 +34,7 @@ class UserInput:
     text: str = ""
     images: Sequence[bytes] = ()
     audio: bytes | None = None
+    heard: Any = None  # a SpeechToText that already heard `audio` (a live call), so it is not transcribed twice
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ def perceive(engine: Engine, character: Character | None, user: str, given: User
 
     settings, text, meta, blobs = engine.settings, given.text.strip(), {}, []
     if given.audio is not None:
-        heard = observe_audio(given.audio, options=AudioOptions(
+        heard = observe_audio(given.audio, stt=given.heard, options=AudioOptions(
             max_seconds=settings.audio_max_seconds, stt_backend=settings.stt_backend, stt_model=settings.stt_model))
         meta["audio"] = {"observation": heard.model_dump(mode="json"), "note": f"[{heard.to_text()}]"}
         blobs.append(Blob(given.audio, f"audio/{sniff_audio(given.audio) or 'wav'}", "audio"))

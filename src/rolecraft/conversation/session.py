@@ -187,19 +187,21 @@ class ChatSession:
                 return history
             window *= 4
 
-    def perceive(self, user_text: str = "", *, images: Sequence[bytes] = (), audio: bytes | None = None) -> Perceived:
-        """The user's words, pictures and speech as the character takes them in (the one perception path)."""
+    def perceive(self, user_text: str = "", *, images: Sequence[bytes] = (), audio: bytes | None = None,
+                 heard: object = None) -> Perceived:
+        """The user's words, pictures and speech as the character takes them in (the one perception path;
+        `heard`: a recogniser that already transcribed `audio`)."""
         if not images and audio is None:
             if not user_text.strip():
                 raise RolecraftError("empty message", code="empty_message", param="content")
             return Perceived(user_text.strip())
-        return perceive(self.engine, self.character, self.user_name, UserInput(user_text, images, audio))
+        return perceive(self.engine, self.character, self.user_name, UserInput(user_text, images, audio, heard))
 
     def send(self, user_text: str = "", *, images: Sequence[bytes] = (), audio: bytes | None = None,
-             overrides: dict | None = None) -> Turn:
+             overrides: dict | None = None, heard: object = None) -> Turn:
         """Start a turn answering the user's words, pictures and/or speech after the current head.
         `overrides` are this turn's sampling fields (max_tokens also sets the room kept for the reply)."""
-        new = self.perceive(user_text, images=images, audio=audio)
+        new = self.perceive(user_text, images=images, audio=audio, heard=heard)
         self.refresh()
         return self._turn(self.recent(), new, self.info.head_id, overrides=overrides)
 
@@ -282,6 +284,11 @@ class ChatSession:
         self.engine.store.update_meta(history[-1].id, memory.to_meta())
         return state
 
+    def keep(self, blobs: Sequence[Blob]) -> None:
+        """Store the attachments a message about to be appended links (idempotent)."""
+        for blob in blobs:
+            self.engine.store.put_attachment(blob.data, blob.media_type, blob.kind, owner=self.info.owner)
+
     def scene_meta(self) -> dict:
         """Meta every new message carries (group scenes record who was present)."""
         return {}
@@ -295,8 +302,7 @@ class ChatSession:
                user_meta: dict | None = None, speaker: Character | None = None, *,
                expect_head: int | Unset | None = UNSET, blobs: Sequence[Blob] = ()) -> list[StoredMessage]:
         """Store the user's message (with its attachments) and the reply in one step."""
-        for blob in blobs:
-            self.engine.store.put_attachment(blob.data, blob.media_type, blob.kind, owner=self.info.owner)
+        self.keep(blobs)
         scene = self.scene_meta()
         new = [] if user_text is None else [NewMessage("user", self.user_name, user_text, (user_meta or {}) | scene)]
         new.append(NewMessage("assistant", (speaker or self.character).name, reply, meta | scene))

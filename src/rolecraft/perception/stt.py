@@ -24,6 +24,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from rolecraft.errors import RolecraftError, missing_extra
+from rolecraft.registry import Registry
 from rolecraft.settings import env_offline
 
 SAMPLE_RATE = 16_000
@@ -57,36 +58,27 @@ class SpeechToText(ABC):
 
 
 Factory = Callable[..., SpeechToText]
-_REGISTRY: dict[str, Factory] = {}
-
-
-def register_stt(name: str) -> Callable[[Factory], Factory]:
-    """Decorator: make `name` an STT backend built by `factory(model=..., cache_dir=..., offline=...)`."""
-
-    def wrap(factory: Factory) -> Factory:
-        _REGISTRY[name] = factory
-        return factory
-
-    return wrap
+# name → factory(model=..., cache_dir=..., offline=...); plugins: entry-point group "rolecraft.stt"
+STT: Registry[Factory] = Registry("speech-to-text backend", group="rolecraft.stt", param="stt_backend",
+                                 code="unknown_stt")
+register_stt = STT.register
 
 
 def available_stt() -> list[str]:
-    return sorted(_REGISTRY)
+    return sorted(STT.names())
 
 
 def create_stt(name: str = DEFAULT_STT, *, model: str | None = None, cache_dir: Path | None = None,
                offline: bool | None = None) -> SpeechToText:
     """The STT backend `name` ('auto': whisper if installed, else pocketsphinx), loaded once per process."""
     name = resolve_stt(name)
-    if name not in _REGISTRY:
-        raise RolecraftError(f"unknown speech-to-text backend {name!r}; available: {', '.join(available_stt())}",
-                             code="unknown_stt", param="stt_backend")
+    STT.require(name)
     return _loaded(name, model, cache_dir, env_offline() if offline is None else offline)
 
 
 @cache
 def _loaded(name: str, model: str | None, cache_dir: Path | None, offline: bool) -> SpeechToText:
-    return _REGISTRY[name](model=model, cache_dir=cache_dir, offline=offline)
+    return STT.require(name)(model=model, cache_dir=cache_dir, offline=offline)
 
 
 def resolve_stt(name: str) -> str:

@@ -83,9 +83,9 @@ def _is_gguf(spec: str) -> bool:
     if path.is_file():
         with path.open("rb") as handle:
             return handle.read(4) == GGUF_MAGIC
-    from rolecraft.backends.models import BUNDLED
+    from rolecraft.backends.models import is_named_model
 
-    return spec in BUNDLED
+    return is_named_model(spec)
 
 
 def gguf_identity(path: Path) -> dict[str, Any]:

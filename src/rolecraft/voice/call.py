@@ -144,6 +144,7 @@ class Call:
         self._in_order = asyncio.Lock()  # utterances are answered one after another
         self.character = self.engine.session(session_id).character
         self.language = self.options.language or character_language(self.character)
+        self.detected: str | None = None  # the language Whisper found in the last utterance, when not hinted
 
     def new_id(self, prefix: str) -> str:
         return f"{prefix}_{next(self._ids):04d}"
@@ -169,7 +170,7 @@ class Call:
         if output_rate is not None:
             self.options.output_rate = output_rate
         if language is not None:
-            self.language = language or None
+            self.language, self.detected = language or None, None
         if partial_s is not None:
             self.options.partial_s = partial_s
 
@@ -236,10 +237,15 @@ class Call:
         self._partial = self.spawn(self._transcribe_partial(samples, self._item))
 
     async def _transcribe_partial(self, samples: np.ndarray, item: str | None) -> None:
-        heard = await asyncio.to_thread(self._stt.transcribe, samples, language=self.language, words=False)
+        heard = await asyncio.to_thread(self._stt.transcribe, samples, language=self.hint(), words=False)
         if heard.text and item == self._item:
             await self.send("conversation.item.input_audio_transcription.delta", item_id=item, content_index=0,
                             delta=heard.text, rolecraft={"partial": True})
+
+    def hint(self) -> str | None:
+        """The language to tell the recogniser: the session's or card's, else the one heard last
+        (detection costs Whisper a second pass, so only the first utterance of a call pays it)."""
+        return self.language or self.detected
 
     def _recogniser(self) -> Any:
         from rolecraft.perception.stt import create_stt
@@ -265,8 +271,9 @@ class Call:
 
     async def _answer(self, samples: np.ndarray, item: str, ended: float) -> None:
         began = time.monotonic()
-        heard = await asyncio.to_thread(self._stt.transcribe, samples, language=self.language, words=False)
+        heard = await asyncio.to_thread(self._stt.transcribe, samples, language=self.hint(), words=False)
         spent = time.monotonic() - began
+        self.detected = heard.language or self.detected
         self.stt_rtf = spent / max(len(samples) / RATE, 0.1)
         marks = {"vad_hangover_s": self.options.vad.hangover_ms / 1000, "stt_wait_s": began - ended, "stt_s": spent}
         await self.send("conversation.item.input_audio_transcription.completed", item_id=item, content_index=0,
@@ -278,19 +285,21 @@ class Call:
         response.task = asyncio.current_task()
         await self.send("response.created", response={"id": response.id, "object": "realtime.response",
                                                        "status": "in_progress"})
-        meta = await asyncio.to_thread(_audio_meta, samples, heard)
+        from rolecraft.voice.tts import wav_bytes
+
+        clip = await asyncio.to_thread(wav_bytes, samples, RATE)
         try:
-            await self._generate(response, heard.text, meta)
+            await self._generate(response, heard, clip)
         except asyncio.CancelledError:
             raise
         except RolecraftError as exc:
             await self._fail(response, exc)
 
-    async def _generate(self, response: Response, text: str, meta: dict) -> None:
+    async def _generate(self, response: Response, heard: Transcript, clip: bytes) -> None:
         from rolecraft.voice.speech import Speaker
 
         speaker = Speaker(self, response)
-        response.run = self.runtime.run(_voice_turn(self.engine, self.session_id, text, meta, response.box))
+        response.run = self.runtime.run(_voice_turn(self.engine, self.session_id, heard, clip, response.box))
         splitter = SentenceSplitter()
         async for piece in response.run.pieces():
             response.marks.setdefault("first_token_s", time.monotonic() - response.marks["_ended"])
@@ -386,10 +395,11 @@ def character_language(character: Any) -> str | None:
     return "zh" if detect_language(text) == "zh" else None
 
 
-def _voice_turn(engine: Any, session_id: str, text: str, meta: dict, box: list[Any]) -> Any:
-    """The one session turn, answering the transcript; the user message records how it was said."""
-    turn = engine.session(session_id).send(text)
-    turn.user_meta = {**turn.user_meta, **meta}
+def _voice_turn(engine: Any, session_id: str, heard: Transcript, clip: bytes, box: list[Any]) -> Any:
+    """The one session turn through the one perception path, with the transcript the call already made:
+    the user message records the recording and how it was said, and the prompt reads it."""
+    turn = engine.session(session_id).send(heard.text, audio=clip, heard=_Heard(heard))
+    turn.user_meta = {**turn.user_meta, "voice_call": True}
     box.append(turn)
     yield from turn
     return turn.result
@@ -403,16 +413,6 @@ class _Heard(SpeechToText):
 
     def transcribe(self, samples: np.ndarray, *, language: str | None = None, words: bool = True) -> Transcript:
         return self.heard
-
-
-def _audio_meta(samples: np.ndarray, heard: Transcript) -> dict:
-    """The `audio` meta a spoken message gets (as `--audio` clips do), from the transcript we already have."""
-    from rolecraft.perception.audio import observe_audio
-    from rolecraft.voice.tts import wav_bytes
-
-    seen = observe_audio(wav_bytes(samples, RATE), stt=_Heard(heard))
-    return {"audio": {"observation": seen.model_dump(mode="json"), "note": f"[{seen.to_text()}]"},
-            "voice_call": True}
 
 
 def _store_heard(engine: Any, turn: Any, text: str, played: float) -> list[int]:
@@ -433,7 +433,8 @@ def _store_heard(engine: Any, turn: Any, text: str, played: float) -> list[int]:
         from rolecraft.store.records import NewMessage
 
         mine = NewMessage("user", session.user_name, turn.new_user, turn.user_meta)
+        session.keep(turn.blobs)
         return [m.id for m in engine.store.append(session.id, turn.parent_id, [mine], expect_head=turn.head)]
     stored = session.commit(turn.parent_id, turn.new_user, text, meta, turn.user_meta, turn.speaker,
-                            expect_head=turn.head)
+                            expect_head=turn.head, blobs=turn.blobs)
     return [m.id for m in stored]

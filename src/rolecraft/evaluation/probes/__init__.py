@@ -6,8 +6,6 @@ Plugins add probes through the entry-point group "rolecraft.eval_probes"
 
 from __future__ import annotations
 
-from importlib.metadata import entry_points
-
 from rolecraft.errors import RolecraftError
 from rolecraft.evaluation.probes.base import MetricSpec, Probe, Record, Sample, SkipSample
 from rolecraft.evaluation.probes.media import ExpressionProbe, ImageGroundingProbe
@@ -15,26 +13,27 @@ from rolecraft.evaluation.probes.memory import CoherenceProbe, FactRecallProbe
 from rolecraft.evaluation.probes.persona import CatchphraseProbe, IdentifiabilityProbe, OutOfCharacterProbe
 from rolecraft.evaluation.probes.reference import MMRoleJudgeProbe, ReferenceProbe
 from rolecraft.evaluation.probes.speech import CopyingProbe, RepetitionProbe, ThirdPersonProbe
+from rolecraft.registry import Registry
 
-_REGISTRY: dict[str, type[Probe]] = {}
+BUILTIN = (CatchphraseProbe, OutOfCharacterProbe, IdentifiabilityProbe, CopyingProbe, ThirdPersonProbe,
+           RepetitionProbe, FactRecallProbe, CoherenceProbe, ReferenceProbe, MMRoleJudgeProbe, ImageGroundingProbe,
+           ExpressionProbe)
+PROBES: Registry[type[Probe]] = Registry("probe", group="rolecraft.eval_probes", param="probes",
+                                         code="invalid_option")
 
 
 def register_probe(probe: type[Probe]) -> type[Probe]:
     """Class decorator (or plain call): make `probe.name` available to runs."""
-    _REGISTRY[probe.name] = probe
-    return probe
+    return PROBES.add(probe.name, probe)
 
 
-for _builtin in (CatchphraseProbe, OutOfCharacterProbe, IdentifiabilityProbe, CopyingProbe, ThirdPersonProbe,
-                 RepetitionProbe, FactRecallProbe, CoherenceProbe, ReferenceProbe, MMRoleJudgeProbe,
-                 ImageGroundingProbe, ExpressionProbe):
+for _builtin in BUILTIN:
     register_probe(_builtin)
 
 
 def available_probes() -> list[str]:
     """Every probe name, built-ins first in run order, then plugins."""
-    plugins = sorted(ep.name for ep in entry_points(group="rolecraft.eval_probes") if ep.name not in _REGISTRY)
-    return [*_REGISTRY, *plugins]
+    return PROBES.names()
 
 
 def get_probes(names: list[str] | None = None) -> list[Probe]:
@@ -44,10 +43,7 @@ def get_probes(names: list[str] | None = None) -> list[Probe]:
     if unknown:
         raise RolecraftError(f"unknown probe {', '.join(map(repr, unknown))}; available: "
                              f"{', '.join(available_probes())}", code="invalid_option", param="probes")
-    for ep in entry_points(group="rolecraft.eval_probes"):
-        if ep.name in wanted and ep.name not in _REGISTRY:
-            register_probe(ep.load())
-    return [_REGISTRY[n]() for n in available_probes() if n in wanted]
+    return [PROBES.require(n)() for n in available_probes() if n in wanted]
 
 
 __all__ = ["MetricSpec", "Probe", "Record", "Sample", "SkipSample", "available_probes", "get_probes",
