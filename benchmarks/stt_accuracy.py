@@ -10,10 +10,9 @@ natural speech, so its CER says little about real Chinese speakers; no recorded 
 
 from __future__ import annotations
 
-import re
 import time
 
-from rolecraft.evaluation.metrics import word_error_rate
+from rolecraft.evaluation.metrics import character_error_rate, word_error_rate
 from rolecraft.perception import decode_audio
 from rolecraft.perception.stt import create_stt
 from rolecraft.voice import BUNDLED_PIPER_VOICE, synthesize
@@ -36,18 +35,6 @@ CHINESE = [
     "我们明天去公园散步吧。",
     "你叫什么名字？",
 ]
-
-
-def character_error_rate(reference: str, hypothesis: str) -> float:
-    """Edit distance over Chinese characters (punctuation and spaces ignored) / reference characters."""
-    ref = re.findall(r"[\u4e00-\u9fff]", reference)
-    hyp = re.findall(r"[\u4e00-\u9fff]", hypothesis)
-    row = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        previous, row[0] = row[0], i
-        for j, h in enumerate(hyp, 1):
-            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (r != h))
-    return row[-1] / max(1, len(ref))
 
 
 def clips() -> dict[str, list[tuple[str, object]]]:

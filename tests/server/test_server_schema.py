@@ -31,8 +31,11 @@ REFUSED_IN_SHAPE = {"/v1/chat/completions", "/v1/audio/transcriptions", "/v1/cha
                     "/v1/characters/{char_id}/export",
                     # suffix, images on raw prompts, Ollama's tools / template / context
                     "/v1/completions", "/api/v1/generate", "/api/extra/generate/stream", "/api/chat", "/api/generate",
-                    # a turn needs words or a readable picture: "" with no images, or images that are not pictures
-                    "/v1/sessions/{session_id}/turns"}
+                    # a turn needs words or a readable picture, and logit_bias keys must be token ids (JSON Schema's
+                    # propertyNames, which the generator does not follow): every route that takes Sampling
+                    "/v1/sessions/{session_id}/turns", "/v1/sessions/{session_id}/regenerate",
+                    "/v1/sessions/{session_id}/edit", "/v1/scenes/{scene_id}/lines", "/v1/scenes/{scene_id}/speak",
+                    "/v1/scenes/{scene_id}/events"}
 
 
 @pytest.fixture(scope="module")

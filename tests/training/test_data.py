@@ -99,7 +99,8 @@ def test_import_mmrole_images_relative_to_output_and_missing_image_skipped(tmp_p
     assert sample.character == "Hulk"
     user = sample.messages[0]
     assert user.images == ["../mmrole/COCO/1.png"] and (out.parent / user.images[0]).is_file()
-    assert user.observation and user.observation.startswith("[User shows Hulk a picture:") and "red" in user.observation
+    assert user.observation and user.observation.startswith("[User shows Hulk a picture. Hulk sees")
+    assert "red" in user.observation
     assert [(t.role, t.content) for t in sample.messages[1:]] == [
         ("assistant", "Hulk see red!"), ("user", "Thor: Calm, friend."), ("assistant", "Hulk calm.")]
 
@@ -279,7 +280,7 @@ def test_pictures_without_observations_are_described_like_chat_and_missing_ones_
     observer = image_observer(Settings(home=tmp_path / "home"))
     [seen] = observe_pictures([sample], tmp_path, observer, lambda s: "Ember")
     note = seen.messages[0].observation
-    assert note.startswith("[User shows Ember a picture:") and "cat" in note
+    assert note.startswith("[User shows Ember a picture. Ember sees a cat") and "cat" in note
     with pytest.raises(RolecraftError, match=r"picture not found: .*gone\.png"):
         observe_pictures([sample.model_copy(update={"messages": [
             sample.messages[0].model_copy(update={"images": ["gone.png"]}), sample.messages[1]]})],

@@ -163,7 +163,16 @@ def rouge_l(hypothesis: str, reference: str) -> float:
 
 def word_error_rate(reference: str, hypothesis: str) -> float:
     """Word error rate of an English transcript: word-level edit distance / reference words."""
-    ref, hyp = re.findall(r"[a-z']+", reference.lower()), re.findall(r"[a-z']+", hypothesis.lower())
+    return _error_rate(re.findall(r"[a-z']+", reference.lower()), re.findall(r"[a-z']+", hypothesis.lower()))
+
+
+def character_error_rate(reference: str, hypothesis: str) -> float:
+    """Character error rate of a Chinese transcript (punctuation and spaces ignored)."""
+    return _error_rate(re.findall(r"[\u4e00-\u9fff]", reference), re.findall(r"[\u4e00-\u9fff]", hypothesis))
+
+
+def _error_rate(ref: list[str], hyp: list[str]) -> float:
+    """Edit distance between two token lists / reference tokens."""
     row = list(range(len(hyp) + 1))
     for i, r in enumerate(ref, 1):
         previous, row[0] = row[0], i

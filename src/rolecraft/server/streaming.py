@@ -67,9 +67,15 @@ class EventStream(StreamingResponse):
                 group.cancel_scope.cancel()
 
 
-async def finish_unless_gone(run: Run, http: Request) -> bool:
-    """Run a job to its end; False (and the job cancelled) if the client hung up first."""
-    task = asyncio.ensure_future(run.collect())
+async def finish_unless_gone(run: Run, http: Request, pieces: list[str] | None = None) -> bool:
+    """Run a job to its end (its text gathered into `pieces` as it comes); False (and the job cancelled)
+    if the client hung up first."""
+    async def gather() -> None:
+        async for piece in run.pieces():
+            if pieces is not None:
+                pieces.append(piece)
+
+    task = asyncio.ensure_future(gather())
     try:
         while not task.done():
             await asyncio.wait({task}, timeout=0.5)

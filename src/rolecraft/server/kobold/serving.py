@@ -8,7 +8,6 @@ follow, because that is how clients decide whether streaming, abort and tokencou
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import AsyncGenerator
@@ -24,7 +23,7 @@ from rolecraft.server.kobold.protocol import AbortBody, GenerateAnswer, Generate
 from rolecraft.server.model_jobs import Outcome
 from rolecraft.server.runtime import Run
 from rolecraft.server.state import ServerState
-from rolecraft.server.streaming import EventStream, error_event
+from rolecraft.server.streaming import EventStream, error_event, finish_unless_gone
 
 KOBOLDCPP_API_LEVEL = "1.80"
 
@@ -66,26 +65,6 @@ async def _start(state: ServerState, body: GenerateBody, owner: str | None) -> t
     return text.raw_run(state, target, text.check_prompt(state, body.text), fields), fields
 
 
-async def _collect(run: Run[Outcome], http: Request, pieces: list[str]) -> bool:
-    """Run to the end (or an abort) gathering pieces; False if the client hung up first."""
-    async def gather() -> None:
-        async for piece in run.pieces():
-            pieces.append(piece)
-
-    task = asyncio.ensure_future(gather())
-    try:
-        while not task.done():
-            await asyncio.wait({task}, timeout=0.5)
-            if not task.done() and await http.is_disconnected():
-                return False
-        task.result()
-        return True
-    finally:
-        if not task.done():
-            task.cancel()
-            run.cancel()
-
-
 def _result(run: Run[Outcome], pieces: list[str]) -> GenerateResult:
     if run.result is None:  # aborted: the text so far
         return GenerateResult(text="".join(pieces), finish_reason="abort")
@@ -102,7 +81,7 @@ async def generate(state: ServerState, body: GenerateBody, http: Request, runnin
     running.start(key, run)
     pieces: list[str] = []
     try:
-        if not await _collect(run, http, pieces):
+        if not await finish_unless_gone(run, http, pieces):
             return Response(status_code=499)
     finally:
         running.finish(key)
