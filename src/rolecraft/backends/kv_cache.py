@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
-import os
-import tempfile
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from rolecraft.files import atomic_write
 
 
 @dataclass
@@ -102,11 +102,8 @@ class SnapshotCache:
     def _spill(self, key: str, snapshot: Snapshot) -> None:
         if self.folder is None or snapshot.nbytes > self.disk_bytes:
             return
-        self.folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
-        with os.fdopen(fd, "wb") as handle:
+        with atomic_write(self._path(key)) as handle:
             np.savez(handle, tokens=snapshot.tokens, state=snapshot.state)
-        os.replace(tmp, self._path(key))
         self._disk[key] = snapshot.nbytes
         while sum(self._disk.values()) > self.disk_bytes:
             self._drop_disk(next(iter(self._disk)))
