@@ -26,7 +26,7 @@ from rolecraft.errors import RolecraftError, not_found
 from rolecraft.store.attachments import AttachmentMixin
 from rolecraft.store.records import UNSET, CharacterInfo, Unset
 from rolecraft.store.tables import CharacterRow, MessageRow, SessionRow
-from rolecraft.store.text import refuse_nul
+from rolecraft.store.text import NUL, refuse_nul
 
 Owner = str | None | Unset
 
@@ -99,6 +99,8 @@ class CharacterMixin(AttachmentMixin):
 
     def _character_row(self, db: Session, ref: str, owner: Owner) -> CharacterRow:
         """The character `ref` names for `owner`: its id, else its unique case-insensitive name (or id)."""
+        if NUL in ref:  # no id or name holds one (PostgreSQL could not even look it up)
+            raise not_found("character", ref)
         row = db.get(CharacterRow, ref)
         if row is not None and visible(row.owner, owner):
             return row
