@@ -54,10 +54,24 @@ def test_bad_cards_fail_cleanly_and_store_nothing(home: Path, tmp_path: Path) ->
 
 def test_unknown_ids_are_errors(home: Path) -> None:
     for args in (["chat", "nobody"], ["characters", "show", "nobody"], ["sessions", "show", "nope"],
-                 ["sessions", "delete", "nope"]):
+                 ["sessions", "delete", "nope"], ["sessions", "list", "nobody"]):
         result = rolecraft(home, *args)
         assert result.returncode == 1, args
         assert result.stderr.startswith("error: unknown"), result.stderr
+
+
+def test_sessions_are_listed_by_character_name_or_id(home: Path) -> None:
+    from fakes import WordBackend
+
+    from rolecraft.conversation import Engine
+    from rolecraft.settings import Settings
+
+    engine = Engine(Settings(), backend=WordBackend(2048))
+    ember, vellum = engine.new_session("ember").id, engine.new_session("vellum").id
+    engine.close()
+    for ref in ("Ember", "ember", "EMBER"):
+        listed = rolecraft(home, "sessions", "list", ref).stdout
+        assert ember in listed and vellum not in listed, (ref, listed)
 
 
 def test_settings_flags_and_help(home: Path) -> None:

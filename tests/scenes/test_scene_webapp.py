@@ -12,18 +12,15 @@ from pathlib import Path
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip("the scene view test needs Debian chromium at /usr/bin/chromium", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="the scene view test needs playwright (pip)")
+from browser_helpers import open_page, require_browser
+
+sync_api = require_browser("the scene view test")
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
 from server_helpers import Server, start_server, stop_server  # noqa: E402
 
 pytestmark = pytest.mark.slow
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "scenes"
-BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync"]
 WAIT_MS = 240_000
 
 
@@ -46,39 +43,30 @@ def _replies(page: sync_api.Page, count: int) -> list[str]:
 
 def test_a_scene_with_two_characters_plays_two_turns(server: Server) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 860})
-            page.set_default_timeout(WAIT_MS)
-            errors: list[str] = []
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.goto(server.url)
-            page.click("#scene-builder button:has-text('New scene')")
-            page.check(".scene-pick[value=ember]")
-            page.check(".scene-pick[value=vellum]")
-            page.click("#scene-picks button:has-text('Start scene')")
-            page.wait_for_selector("#scene-cast .member.present[data-id=vellum]")
-            assert page.locator("#scene-cast .member").count() == 2 and page.locator("#chat").is_hidden()
-            greeting = page.locator("#scene .msg.assistant").count()
+    with open_page(WAIT_MS) as page:
+        page.goto(server.url)
+        page.click("#scene-builder button:has-text('New scene')")
+        page.check(".scene-pick[value=ember]")
+        page.check(".scene-pick[value=vellum]")
+        page.click("#scene-picks button:has-text('Start scene')")
+        page.wait_for_selector("#scene-cast .member.present[data-id=vellum]")
+        assert page.locator("#scene-cast .member").count() == 2 and page.locator("#chat").is_hidden()
+        greeting = page.locator("#scene .msg.assistant").count()
 
-            page.fill("#scene-input", "Ember and Vellum, good evening to you both!")
-            page.press("#scene-input", "Enter")
-            speakers = _replies(page, greeting + 2)[greeting:]
-            assert speakers == ["Ember", "Vellum"], speakers
-            page.wait_for_function("() => document.querySelectorAll('#scene-cast .scene-avatar').length === 2 && "
-                                   "[...document.querySelectorAll('#scene-cast .scene-avatar')]"
-                                   ".every((img) => img.naturalWidth > 0)")
-            page.screenshot(path=str(ARTIFACTS / "01-two-replies.png"))
+        page.fill("#scene-input", "Ember and Vellum, good evening to you both!")
+        page.press("#scene-input", "Enter")
+        speakers = _replies(page, greeting + 2)[greeting:]
+        assert speakers == ["Ember", "Vellum"], speakers
+        page.wait_for_function("() => document.querySelectorAll('#scene-cast .scene-avatar').length === 2 && "
+                               "[...document.querySelectorAll('#scene-cast .scene-avatar')]"
+                               ".every((img) => img.naturalWidth > 0)")
+        page.screenshot(path=str(ARTIFACTS / "01-two-replies.png"))
 
-            page.click("#scene-cast .member[data-id=vellum] button:has-text('Leave')")
-            page.wait_for_selector("#scene-cast .member.away[data-id=vellum]")
-            page.fill("#scene-input", "Now that he is gone, Ember: can you keep a secret?")
-            page.click("#scene-send")
-            speakers = _replies(page, greeting + 3)[greeting:]
-            assert speakers == ["Ember", "Vellum", "Ember"], speakers
-            assert page.locator("#scene .msg.assistant .text").last.inner_text().strip()
-            page.screenshot(path=str(ARTIFACTS / "02-after-leave.png"))
-            assert not errors, errors
-        finally:
-            browser.close()
+        page.click("#scene-cast .member[data-id=vellum] button:has-text('Leave')")
+        page.wait_for_selector("#scene-cast .member.away[data-id=vellum]")
+        page.fill("#scene-input", "Now that he is gone, Ember: can you keep a secret?")
+        page.click("#scene-send")
+        speakers = _replies(page, greeting + 3)[greeting:]
+        assert speakers == ["Ember", "Vellum", "Ember"], speakers
+        assert page.locator("#scene .msg.assistant .text").last.inner_text().strip()
+        page.screenshot(path=str(ARTIFACTS / "02-after-leave.png"))

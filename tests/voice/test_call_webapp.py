@@ -14,10 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip("the call test needs Debian chromium at /usr/bin/chromium", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="the call test needs playwright (pip)")
+from browser_helpers import open_page, require_browser
+
+require_browser("the call test")
 pytest.importorskip("faster_whisper", reason="call mode needs rolecraft[whisper]")
 pytest.importorskip("silero_vad", reason="call mode needs rolecraft[whisper]")
 
@@ -53,33 +52,23 @@ def microphone(tmp_path: Path) -> Path:
 
 
 def test_call_mode_hears_you_and_answers_aloud(server: Server, microphone: Path) -> None:
-    args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--use-fake-ui-for-media-stream",
+    args = ["--use-fake-ui-for-media-stream",
             "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={microphone}%noloop",
             "--autoplay-policy=no-user-gesture-required"]
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=args)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 860})
-            page.set_default_timeout(WAIT_MS)
-            errors: list[str] = []
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.goto(server.url)
-            page.click("#gallery .character:has-text('Ember')")
-            page.click("#new-session")
-            page.wait_for_selector(".msg.assistant")
-            page.click("#call")
-            page.wait_for_function("() => document.querySelector('#call-level').value > 0.01")
-            page.wait_for_function("() => /who are you/i.test(document.querySelector('#call-you').textContent)")
-            page.wait_for_function("() => window.callStats.replies.length >= 1")
-            page.screenshot(path=str(ARTIFACTS / "call-answered.png"))
-            stats = page.evaluate("window.callStats")
-            assert stats["audioFrames"] >= 5 and stats["expressions"], stats
-            assert page.locator("#call-them").inner_text().strip() == stats["replies"][0].strip()
-            page.click("#call")
-            assert page.locator("#call-panel").is_hidden()
-            page.wait_for_selector(".msg.user .text:has-text('who are you')")
-            assert not errors, errors
-        finally:
-            browser.close()
+    with open_page(WAIT_MS, args) as page:
+        page.goto(server.url)
+        page.click("#gallery .character:has-text('Ember')")
+        page.click("#new-session")
+        page.wait_for_selector(".msg.assistant")
+        page.click("#call")
+        page.wait_for_function("() => document.querySelector('#call-level').value > 0.01")
+        page.wait_for_function("() => /who are you/i.test(document.querySelector('#call-you').textContent)")
+        page.wait_for_function("() => window.callStats.replies.length >= 1")
+        page.screenshot(path=str(ARTIFACTS / "call-answered.png"))
+        stats = page.evaluate("window.callStats")
+        assert stats["audioFrames"] >= 5 and stats["expressions"], stats
+        assert page.locator("#call-them").inner_text().strip() == stats["replies"][0].strip()
+        page.click("#call")
+        assert page.locator("#call-panel").is_hidden()
+        page.wait_for_selector(".msg.user .text:has-text('who are you')")

@@ -1,6 +1,7 @@
 """The realtime voice WebSocket against a real `rolecraft serve`: speech in, transcripts, replies and audio out.
 
-A recorded conversation (Piper's voice, two utterances with pauses) is streamed
+A recorded conversation (Piper's voice, two utterances, the second after the
+first answer has been spoken, with the microphone's silence in between) is streamed
 at real-time pace in 100 ms PCM16 frames, as a microphone would send it. The
 bundled SmolLM2 answers, Whisper base transcribes, silero VAD segments. Then
 the user speaks over the character's reply: the reply stops and is stored cut
@@ -83,6 +84,11 @@ class Client:
             self.send("input_audio_buffer.append", audio=base64.b64encode(pcm(samples[i:i + step])).decode())
             time.sleep(max(0.0, start + (n + 1) * FRAME_S - time.monotonic()))
 
+    def audio_s(self, rate: int) -> float:
+        """Seconds of reply audio received so far (a client plays it at this pace)."""
+        return sum(len(base64.b64decode(e["delta"])) for e in self.events if e["type"] == "response.audio.delta") \
+            / 2 / rate
+
     def kinds(self) -> list[str]:
         return [e["type"] for e in self.events]
 
@@ -123,9 +129,10 @@ def test_a_spoken_conversation_is_heard_answered_spoken_and_stored(server: Serve
     client = Client(ws_url(server, "model=ember"))
     created = client.wait_for(lambda e: e["type"] == "session.created")
     session_id = created["session"]["id"]
-    recording = np.concatenate([silence(0.5), speech("Hello, who are you?"), silence(2.5),
-                                speech("Do you sell hot soup here?"), silence(1.5)])
-    client.stream(recording)
+    client.stream(np.concatenate([silence(0.5), speech("Hello, who are you?"), silence(1.5)]))
+    client.stream(silence(120.0), until="response.done")  # the user lets the answer finish, as people do
+    client.stream(silence(client.audio_s(created["session"]["output_sample_rate"]) + 0.5))
+    client.stream(np.concatenate([speech("Do you sell hot soup here?"), silence(1.5)]))
     client.done("completed", count=2)
     client.close()
     kinds = client.kinds()

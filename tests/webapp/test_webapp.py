@@ -14,18 +14,15 @@ from pathlib import Path
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip("the web app test needs Debian chromium at /usr/bin/chromium", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="the web app test needs playwright (pip)")
+from browser_helpers import open_page, require_browser
+
+sync_api = require_browser("the web app test")
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
 from server_helpers import Server, start_server, stop_server  # noqa: E402
 
 pytestmark = pytest.mark.slow
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "webapp"
-BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync"]
 WAIT_MS = 60_000
 # Counts text updates of streaming bubbles: more than one per reply means it arrived in pieces.
 WATCH_STREAM = """() => {
@@ -81,17 +78,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 @pytest.fixture
 def page(server: Server) -> Iterator[sync_api.Page]:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
-        try:
-            tab = browser.new_page(viewport={"width": 1280, "height": 860})
-            tab.set_default_timeout(WAIT_MS)
-            errors: list[str] = []
-            tab.on("pageerror", lambda error: errors.append(str(error)))
-            yield tab
-            assert not errors, errors
-        finally:
-            browser.close()
+    with open_page(WAIT_MS) as tab:
+        yield tab
 
 
 def _shot(page: sync_api.Page, name: str) -> None:

@@ -16,8 +16,9 @@ def command() -> None:
 @click.argument("character", required=False)
 @click.pass_context
 def list_(ctx: click.Context, character: str | None) -> None:
-    """List sessions (of CHARACTER), most recent first."""
-    for info in engine_from(ctx).store.list_sessions(character):
+    """List sessions (of CHARACTER: an id or a name), most recent first."""
+    store = engine_from(ctx).store
+    for info in store.list_sessions(store.resolve_character(character) if character else None):
         click.echo(f"{info.id}  {info.character_id:<16} {info.message_count:>5} messages  "
                    f"{info.updated_at:%Y-%m-%d %H:%M}")
 

@@ -44,8 +44,8 @@ NEUTRAL = frozenset({
 })
 
 
-class Samplers(BaseModel):
-    """The samplers rolecraft honours, under their canonical names and llama.cpp's ranges."""
+class SamplerFields(BaseModel):
+    """The samplers every API takes under these names, with llama.cpp's ranges (REST sessions too)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -55,7 +55,6 @@ class Samplers(BaseModel):
     top_k: int | None = Field(None, ge=0, le=100_000)
     min_p: float | None = Field(None, ge=0.0, le=1.0)
     typical_p: float | None = Field(None, ge=0.0, le=1.0)
-    tfs_z: float | None = Field(None, ge=0.0, le=1.0)
     repeat_penalty: float | None = Field(None, ge=0.0, le=10.0)
     frequency_penalty: float | None = Field(None, ge=-2.0, le=2.0)
     presence_penalty: float | None = Field(None, ge=-2.0, le=2.0)
@@ -69,6 +68,13 @@ class Samplers(BaseModel):
     dry_sequence_breakers: list[str] | None = Field(None, max_length=64)
     xtc_probability: float | None = Field(None, ge=0.0, le=1.0)
     xtc_threshold: float | None = Field(None, ge=0.0, le=1.0)
+
+
+class Samplers(SamplerFields):
+    """What `read_samplers` validates: the shared fields plus the ones only the OpenAI-style and
+    text-completion bodies carry."""
+
+    tfs_z: float | None = Field(None, ge=0.0, le=1.0)
     seed: int | None = Field(None, ge=-(2**63), le=2**64)
     logprobs: int | None = Field(None, ge=0, le=20)
     logit_bias: dict[int, float] | None = None

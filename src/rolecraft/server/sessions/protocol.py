@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from rolecraft.server.media import image_from_url
-from rolecraft.server.samplers import read_samplers
+from rolecraft.server.samplers import SamplerFields, read_samplers
 from rolecraft.server.text_input import check_text
 from rolecraft.store.records import SessionInfo, StoredMessage
 
@@ -37,30 +37,11 @@ class SessionCreate(_Strict):
     persona: str | None = Field(None, max_length=8000, description="A short description of you.")
 
 
-class Sampling(_Strict):
-    """Per-request sampling, as in chat completions (unset: the server's settings), with llama.cpp's
-    ranges; the one sampler reader every endpoint shares maps them onto SamplingParams."""
+class Sampling(SamplerFields):
+    """Per-request sampling, as in chat completions (unset: the server's settings); the one sampler
+    reader every endpoint shares maps them onto SamplingParams."""
 
-    max_tokens: int | None = Field(None, ge=1, le=32_768)
-    temperature: float | None = Field(None, ge=0.0, le=2.0)
-    top_p: float | None = Field(None, ge=0.0, le=1.0)
     seed: int | None = Field(None, ge=-(2**53), le=2**53)
-    top_k: int | None = Field(None, ge=0, le=100_000)
-    min_p: float | None = Field(None, ge=0.0, le=1.0)
-    typical_p: float | None = Field(None, ge=0.0, le=1.0)
-    repeat_penalty: float | None = Field(None, ge=0.0, le=10.0)
-    frequency_penalty: float | None = Field(None, ge=-2.0, le=2.0)
-    presence_penalty: float | None = Field(None, ge=-2.0, le=2.0)
-    mirostat_mode: int | None = Field(None, ge=0, le=2)
-    mirostat_tau: float | None = Field(None, ge=0.0, le=100.0)
-    mirostat_eta: float | None = Field(None, ge=0.0, le=10.0)
-    dry_multiplier: float | None = Field(None, ge=0.0, le=100.0)
-    dry_base: float | None = Field(None, ge=1.0, le=100.0)
-    dry_allowed_length: int | None = Field(None, ge=0, le=1000)
-    dry_penalty_last_n: int | None = Field(None, ge=-1, le=1_000_000)
-    dry_sequence_breakers: list[str] | None = Field(None, max_length=64)
-    xtc_probability: float | None = Field(None, ge=0.0, le=1.0)
-    xtc_threshold: float | None = Field(None, ge=0.0, le=1.0)
     logit_bias: dict[TokenId, Bias] | None = Field(None, max_length=1024,
                                                    description="Token id → bias (-100 bans the token).")
     stream: bool = Field(False, description="Stream server-sent events: {delta}, then {turn}, then [DONE].")
