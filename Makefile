@@ -83,3 +83,9 @@ bench: install
 	$(PY) benchmarks/server_load.py
 	$(PY) benchmarks/eval_throughput.py
 	$(PY) benchmarks/train_speed.py
+	$(PY) benchmarks/sampler_speed.py
+	$(PY) benchmarks/tool_validity.py
+	$(PY) benchmarks/model_catalog.py
+	$(PY) benchmarks/scene_latency.py
+	$(PY) benchmarks/voice_latency.py
+	$(PY) benchmarks/stt_accuracy.py
