@@ -62,7 +62,6 @@ def test_unknown_ids_are_errors(home: Path) -> None:
 
 def test_sessions_are_listed_by_character_name_or_id(home: Path) -> None:
     from fakes import WordBackend
-
     from rolecraft.conversation import Engine
     from rolecraft.settings import Settings
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from rolecraft.memory import summary as summaries
-from rolecraft.memory.state import DialogueState, merge, rule_updates
-from rolecraft.memory.tracker import extract
+from rolecraft.memory.state import DialogueState
+from rolecraft.memory.tracker import update_state
 
 if TYPE_CHECKING:
     from rolecraft.backends.base import Backend
@@ -71,11 +71,8 @@ def after_turn(settings: Settings, backend: Backend, character: Character, user:
     said = turn.new_user
     if said is None and turn.history and turn.history[-1].role == "user":
         said = turn.history[-1].content  # a regenerated reply answers the stored user message
-    if settings.state_tracking != "off" and said:
-        memory.state = merge(memory.state, rule_updates(said))
-        if settings.state_tracking == "model":
-            update = extract(backend, memory.state, user, character.name, said, reply)
-            memory.state = merge(memory.state, update)
+    if said:
+        memory.state = update_state(settings.state_tracking, backend, memory.state, user, character.name, said, reply)
     if settings.summary != "off" and turn.plan.dropped_messages > memory.summary_upto:
         _fold_summary(settings, backend, character, turn, memory)
     return memory
