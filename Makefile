@@ -70,6 +70,7 @@ lint: install-test
 
 bench: install
 	$(PY) benchmarks/decode_speed.py
+	$(PY) benchmarks/batched_decode.py
 	$(PY) benchmarks/turn_overhead.py
 	$(PY) benchmarks/cold_start.py
 	$(PY) benchmarks/busy_cpu.py

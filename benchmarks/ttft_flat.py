@@ -1,6 +1,6 @@
 """Time to first token stays flat as a conversation grows, for one session and for 4 interleaved.
 
-Run: .venv/bin/python benchmarks/ttft_flat.py [--turns 40] [--sessions 4]
+Run: .venv/bin/python benchmarks/ttft_flat.py [--turns 40] [--sessions 4] [--threads 2]
 rolecraft keeps the llama.cpp KV cache across turns (stable prompt prefix) and parks
 each session's cache when another session takes the model. Baseline in the same run:
 the no-reuse TTFT (context reset before the turn, so the whole history is re-read) at
@@ -58,8 +58,9 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=40)
     parser.add_argument("--sessions", type=int, default=4)
     parser.add_argument("--max-tokens", type=int, default=24)
+    parser.add_argument("--threads", type=int, default=2, help="llama.cpp threads (1 on a shared machine)")
     args = parser.parse_args()
-    engine = Engine(temp_settings(n_threads=2, n_ctx=4096, max_tokens=args.max_tokens, temperature=0.0))
+    engine = Engine(temp_settings(n_threads=args.threads, n_ctx=4096, max_tokens=args.max_tokens, temperature=0.0))
     for count in (1, args.sessions):
         ttft, baseline = run(engine, count, args.turns)
         report(f"{count} session(s)", ttft, baseline, args.turns)

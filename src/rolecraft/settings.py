@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -100,7 +100,8 @@ class Settings(BaseSettings):
     state_tracking: Literal["off", "rules", "model"] = Field(
         "rules",
         description="Dialogue state updates: 'rules' (deterministic), 'model' (rules + schema-constrained "
-        "model extraction; worth it on models larger than the bundled one), or 'off'.",
+        "model extraction), or 'off'; default: 'model' for catalog models that passed the extraction benchmark "
+        "(benchmarks/state_tracking.py), else 'rules'.",
     )
     summary: Literal["off", "extractive", "model"] = Field(
         "model", description="Rolling summary of messages that no longer fit: 'model', 'extractive' or 'off'."
@@ -110,6 +111,11 @@ class Settings(BaseSettings):
         "(needs the 'embeddings' extra; skipped without it)."
     )
     memory_results: int = Field(3, ge=0, le=20, description="Most remembered exchanges recalled per turn.")
+    recall_template: str = Field(
+        "[{{char}} remembers]\n{{memories}}",
+        description="How recalled old exchanges enter the prompt, right before the reply ({{memories}}: the "
+        "exchanges, a line per message; {{said}}: what {{user}} said in them; {{char}}, {{user}}).",
+    )
     author_note: str = Field("", description="Author's note inserted into the conversation.")
     author_note_depth: int = Field(4, ge=0, le=100, description="Messages from the end where the note goes.")
     author_note_every: int = Field(1, ge=1, le=100, description="Insert the author's note every N user turns.")
@@ -150,6 +156,10 @@ class Settings(BaseSettings):
         512, ge=0, description="Memory for saved KV caches of sessions not in use (llama_cpp), in MiB."
     )
     kv_disk_mb: int = Field(2048, ge=0, description="Disk for saved KV caches spilled from memory, in MiB.")
+    batch_streams: int = Field(
+        1, ge=1, le=64, description="Concurrent llama_cpp streams decoded together in one batch (1 = one at a "
+        "time); above 1, a second context reserves n_ctx of KV cache per stream (benchmarks/batched_decode.py).",
+    )
     kv_prefix_mb: int = Field(
         1024, ge=0, description="Disk for saved KV caches of character prefixes shared by new chats (0 = off), "
         "in MiB.",
@@ -185,6 +195,17 @@ class Settings(BaseSettings):
         False, description="Refuse request fields the server does not understand (default: ignore them, log each "
         "name once and list them in the X-Rolecraft-Ignored response header, as llama.cpp and vLLM do)."
     )
+
+    @model_validator(mode="after")
+    def _per_model_defaults(self) -> Settings:
+        """Defaults that depend on the model (state_tracking), unless given; they stay out of fields_set, so a
+        copy with another model gets that model's default."""
+        if "state_tracking" not in self.model_fields_set:
+            from rolecraft.backends.catalog import default_state_tracking
+
+            self.state_tracking = default_state_tracking(self.model)
+            self.model_fields_set.discard("state_tracking")
+        return self
 
     @field_validator("banned_phrases", "cors_origins", mode="before")
     @classmethod

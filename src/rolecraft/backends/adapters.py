@@ -16,14 +16,25 @@ ADAPTERS_OFF = "off"
 
 def adapter_for(settings: Settings, character: Character) -> str | None:
     """The LoRA adapter `character` speaks through: its card's, else the configured default, else none;
-    the setting "off" turns every adapter off. A relative path means a file or folder under <home>/adapters."""
+    the setting "off" turns every adapter off. A relative path means a file or folder under <home>/adapters,
+    else an adapter shipped with rolecraft by that name."""
     if settings.adapter == ADAPTERS_OFF:
         return None
     name = character.adapter or settings.adapter
     if not name:
         return None
     path = Path(name).expanduser()
-    return str(path if path.is_absolute() else settings.home / "adapters" / path)
+    if path.is_absolute():
+        return str(path)
+    installed = settings.home / "adapters" / path
+    return str(installed if installed.exists() else shipped_adapter(name) or installed)
+
+
+def shipped_adapter(name: str) -> Path | None:
+    """An adapter that ships inside rolecraft (backends/adapters_data/NAME.gguf), e.g. 'grounded'; one installed
+    under <home>/adapters with the same name wins."""
+    path = Path(__file__).with_name("adapters_data") / f"{name}.gguf"
+    return path if "/" not in name and path.is_file() else None
 
 
 def installed_adapters(settings: Settings) -> dict[str, Path]:

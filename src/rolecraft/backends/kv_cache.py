@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,42 +21,82 @@ import numpy as np
 
 from rolecraft.files import atomic_write
 
+HEADROOM = 1.25  # a captured buffer has room for a few more turns, so the next capture can reuse it
+
 
 @dataclass
 class Snapshot:
     tokens: np.ndarray  # int32 token ids held in the KV cache
     state: np.ndarray  # uint8 llama.cpp context state (KV cells in use)
+    spare: bool = False  # nobody else holds it: restore() may recycle its buffer
 
     @property
     def nbytes(self) -> int:
-        return int(self.tokens.nbytes + self.state.nbytes)
+        held = self.state if self.state.base is None else self.state.base  # the whole buffer stays in memory
+        return int(self.tokens.nbytes + held.nbytes)
+
+
+class Spares:
+    """One recycled state buffer. Allocating a fresh buffer of tens of MB costs as much as the copy into
+    it (the kernel zeroes every page), and sessions that take turns park and restore the same sizes."""
+
+    def __init__(self) -> None:
+        self._buffer: np.ndarray | None = None
+        self._lock = threading.Lock()
+
+    def buffer(self, size: int) -> np.ndarray:
+        """A buffer of at least `size` bytes: the spare if it is big enough, else a new one with headroom."""
+        with self._lock:
+            spare, self._buffer = self._buffer, None
+        if spare is not None and spare.size >= size:
+            return spare
+        return np.empty(int(size * HEADROOM) + (1 << 20), dtype=np.uint8)
+
+    def give(self, snapshot: Snapshot) -> None:
+        """Keep the buffer of a snapshot that was just restored (the larger, when one is already kept)."""
+        buffer = snapshot.state if snapshot.state.base is None else snapshot.state.base
+        if not isinstance(buffer, np.ndarray) or buffer.dtype != np.uint8 or buffer.ndim != 1:
+            return
+        with self._lock:
+            if self._buffer is None or self._buffer.size < buffer.size:
+                self._buffer = buffer
+
+
+SPARES = Spares()
 
 
 def capture(llm: Any) -> Snapshot:
-    """Copy the context's state (only the KV cells in use) and the tokens it holds."""
+    """Copy the KV cells of the context's sequence 0 (the one llama-cpp-python uses) and the tokens it holds.
+    Only the cells, not the whole context state: about half the time to write and to read back."""
     import llama_cpp
 
     ctx = llm._ctx.ctx
-    size = llama_cpp.llama_state_get_size(ctx)
-    buffer = np.empty(size, dtype=np.uint8)
-    written = llama_cpp.llama_state_get_data(ctx, buffer.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8)), size)
+    size = llama_cpp.llama_state_seq_get_size(ctx, 0)
+    buffer = SPARES.buffer(size)
+    written = llama_cpp.llama_state_seq_get_data(ctx, buffer.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8)),
+                                                 size, 0)
     return Snapshot(tokens=np.array(llm.input_ids[: llm.n_tokens], dtype=np.int32), state=buffer[:written])
 
 
 def restore(llm: Any, snapshot: Snapshot) -> bool:
-    """Load a snapshot into the context; False (context reset) if llama.cpp refuses it."""
+    """Load a snapshot into the context; False (context reset) if llama.cpp refuses it. A snapshot taken
+    from a SnapshotCache is used up: its buffer goes to the next capture."""
     import llama_cpp
 
     ctx = llm._ctx.ctx
+    llama_cpp.llama_memory_seq_rm(llama_cpp.llama_get_memory(ctx), 0, -1, -1)
     pointer = snapshot.state.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8))
-    if llama_cpp.llama_state_set_data(ctx, pointer, snapshot.state.size) != snapshot.state.size:
+    loaded = llama_cpp.llama_state_seq_set_data(ctx, pointer, snapshot.state.size, 0) == snapshot.state.size
+    if loaded:
+        n = len(snapshot.tokens)
+        llm.input_ids[:n] = snapshot.tokens
+        llm.n_tokens = n
+        llm._requires_eval = True
+    else:
         llm.reset()
-        return False
-    n = len(snapshot.tokens)
-    llm.input_ids[:n] = snapshot.tokens
-    llm.n_tokens = n
-    llm._requires_eval = True
-    return True
+    if snapshot.spare:
+        SPARES.give(snapshot)
+    return loaded
 
 
 class SnapshotCache:
@@ -80,12 +121,12 @@ class SnapshotCache:
         """Remove and return the snapshot for `key` (the context will hold it from now on)."""
         if key in self._memory:
             self.hits["memory"] += 1
-            return self._memory.pop(key)
+            return replace(self._memory.pop(key), spare=True)
         if key in self._disk and self.folder is not None:
             path = self._path(key)
             try:
                 with np.load(path) as data:
-                    snapshot = Snapshot(tokens=data["tokens"], state=data["state"])
+                    snapshot = Snapshot(tokens=data["tokens"], state=data["state"], spare=True)
             except (OSError, ValueError, KeyError):
                 snapshot = None
             self._drop_disk(key)

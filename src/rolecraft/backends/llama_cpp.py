@@ -4,7 +4,8 @@ We render the model's own chat template and tokenize the prompt ourselves, so
 the prompt shown by --show-prompt, the token budget and what the model reads
 are the same thing. llama-cpp-python keeps the KV cache of the previous call
 and re-evaluates only the tokens after the longest common prefix; the context
-builder keeps that prefix stable.
+builder keeps that prefix stable. With `batch_streams` > 1, concurrent text streams are decoded
+together in a second context (backends/batching.py); LoRA adapters and pictures stay on this one.
 """
 
 from __future__ import annotations
@@ -13,12 +14,15 @@ import ctypes
 import json
 import os
 import random
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Generator, Iterator, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rolecraft.backends.anticopy import AntiCopy
 from rolecraft.backends.base import Capabilities, SamplingParams, StreamEvent
+from rolecraft.backends.batching import BatchScheduler, MakeSampler
 from rolecraft.backends.constraints import RoleLogits, phrase_token_seqs
 from rolecraft.backends.decoding import Decoded, decode, token_logprobs
 from rolecraft.backends.kv_cache import SnapshotCache, capture, restore
@@ -102,7 +106,18 @@ class LlamaCppBackend(TemplatedBackend):
         self.prefixes = PrefixCache(settings.home / "kv-prefix", settings.kv_prefix_mb << 20)
         self._identity = (model_identity(self.model_path), settings.n_ctx)
         self._stable: dict[tuple, list[int]] = {}
+        self.batcher = self._make_batcher(settings)
+        self._preparing = threading.Lock()
         self.use_template(self._make_template())
+
+    def _make_batcher(self, settings: Settings) -> BatchScheduler | None:
+        """The scheduler that decodes concurrent streams together (None: one at a time, the default)."""
+        if settings.batch_streams <= 1:
+            return None
+        vocab = self.llm._model.vocab
+        parked = SnapshotCache(settings.kv_cache_mb << 20, settings.kv_disk_mb << 20, settings.home / "kv-batch")
+        return BatchScheduler(self.llm, settings.batch_streams, parked,
+                              lambda t: bool(self._llama_cpp.llama_vocab_is_eog(vocab, t)))
 
     def _make_template(self) -> ChatTemplate:
         def encode(text: str) -> list[int]:
@@ -134,18 +149,20 @@ class LlamaCppBackend(TemplatedBackend):
         if self.capabilities.images and any(m.images for m in messages):
             yield from self._stream_with_images(messages, params)
             return
-        tokens = self.prompt_tokens(messages)
-        if len(tokens) >= self.context_size:
-            raise RolecraftError(f"prompt of {len(tokens)} tokens does not fit the context of {self.context_size}",
-                                 code="context_overflow", param="messages")
-        max_tokens = min(params.max_tokens, self.context_size - len(tokens))
-        self._switch(params.cache_key, self.adapters.version(params.adapter))
-        self._start_from_prefix(messages, tokens)
-        recorder = LogprobRecorder(params.logprobs, len(tokens)) if params.logprobs is not None else None
-        processors = self._processors(params, len(tokens), recorder)
-        self.llm.set_seed(params.seed if params.seed is not None else random.randrange(2**32))
-        generated = self.llm.generate(tokens, reset=True, logits_processor=processors,
-                                      grammar=self._grammar(params), **_sampler_kwargs(params))
+        with self._preparing:  # the memoised prompt and the grammar cache are shared by concurrent streams
+            tokens = self.prompt_tokens(messages)
+            if len(tokens) >= self.context_size:
+                raise RolecraftError(f"prompt of {len(tokens)} tokens does not fit the context of "
+                                     f"{self.context_size}", code="context_overflow", param="messages")
+            max_tokens = min(params.max_tokens, self.context_size - len(tokens))
+            recorder = LogprobRecorder(params.logprobs, len(tokens)) if params.logprobs is not None else None
+            processors = self._processors(params, len(tokens), recorder)
+            together = self.batcher is not None and params.adapter is None  # a LoRA adapter: the model's context
+            sampler = self._batch_sampler(params, processors) if together else None
+        if self.batcher is not None and sampler is not None:
+            generated = self.batcher.generate(tokens, params.cache_key, sampler, max_tokens)
+        else:
+            generated = self._generate_alone(messages, tokens, params, processors)
         out = Decoded()
         vocab = self.llm._model.vocab
         yield from (StreamEvent(text=piece) for piece in decode(
@@ -154,6 +171,28 @@ class LlamaCppBackend(TemplatedBackend):
         logprobs = token_logprobs(out, self._piece) if recorder is not None else None
         yield StreamEvent(finish_reason=out.finish_reason, prompt_tokens=len(tokens),
                           completion_tokens=len(out.tokens), logprobs=logprobs)
+
+    def _generate_alone(self, messages: Sequence[Message], tokens: list[int], params: SamplingParams,
+                        processors: Any) -> Generator[int, None, None]:
+        """Tokens from the model's own context, which holds one conversation at a time (parked on switch)."""
+        self._switch(params.cache_key, self.adapters.version(params.adapter))
+        self._start_from_prefix(messages, tokens)
+        self.llm.set_seed(params.seed if params.seed is not None else random.randrange(2**32))
+        return self.llm.generate(tokens, reset=True, logits_processor=processors, grammar=self._grammar(params),
+                                 **_sampler_kwargs(params))
+
+    def _batch_sampler(self, params: SamplingParams, processors: Any) -> MakeSampler:
+        """Builds a batched stream's sampler chain as `Llama.generate` builds its own (same samplers, same
+        order, same seed), with our processors reading that stream's tokens instead of the context's."""
+        grammar = self._grammar(params)
+        seed = params.seed if params.seed is not None else random.randrange(2**32)
+
+        def make(view: Callable[[], Any]) -> Any:
+            steps = [partial(_on_stream, view, p) for p in processors] if processors else None
+            self.llm.set_seed(seed)
+            return self.llm._init_sampler(logits_processor=steps, grammar=grammar, **_sampler_kwargs(params))
+
+        return make
 
     def _stream_with_images(self, messages: Sequence[Message], params: SamplingParams) -> Iterator[StreamEvent]:
         """Pictures go through llama.cpp's multimodal chat handler (model + mmproj), which renders the prompt."""
@@ -206,6 +245,8 @@ class LlamaCppBackend(TemplatedBackend):
         self._switch(None, self.adapters.active)
         self.snapshots.take(key)
         self.llm.reset()
+        if self.batcher is not None:
+            self.batcher.forget(key)
 
     def _switch(self, key: str | None, adapter: str | None) -> None:
         """Give the context to conversation `key` generating through `adapter`, parking the current
@@ -266,8 +307,15 @@ class LlamaCppBackend(TemplatedBackend):
         return self._llama_cpp.LogitsProcessorList(steps) if steps else None
 
     def close(self) -> None:
+        if self.batcher is not None:
+            self.batcher.close()
         self.adapters.close()
         self.llm.close()
+
+
+def _on_stream(view: Callable[[], Any], processor: Callable[[Any, Any], Any], _context_ids: Any, scores: Any) -> Any:
+    """Run `processor` on a batched stream's own tokens (`view()`), not on those of the model's context."""
+    return processor(view(), scores)
 
 
 class LoraAdapters:

@@ -29,6 +29,7 @@ from rolecraft.messages import Message
 # Message kinds (from the context builder) that are the same in every new session of a character.
 STABLE_KINDS = frozenset({"definition", "examples"})
 MIN_TOKENS = 32  # shorter prefixes are cheaper to evaluate than to load
+FORMAT = b"seq0"  # what a snapshot holds (kv_cache.capture: sequence 0's cells); older entries are never found
 
 
 def stable_count(messages: Sequence[Message]) -> int:
@@ -54,7 +55,7 @@ def model_identity(path: Path) -> str:
 
 
 def _token_hash(tokens: Sequence[int]) -> str:
-    return hashlib.sha256(np.asarray(tokens, dtype=np.int32).tobytes()).hexdigest()[:32]
+    return hashlib.sha256(FORMAT + np.asarray(tokens, dtype=np.int32).tobytes()).hexdigest()[:32]
 
 
 class PrefixCache:

@@ -11,7 +11,7 @@ from rolecraft.cli.context import engine_from
 from rolecraft.conversation import Engine
 from rolecraft.errors import RolecraftError
 from rolecraft.settings import Settings
-from rolecraft.training import data, synth
+from rolecraft.training import data, grounded, synth
 from rolecraft.training.samples import TrainingSample, read_jsonl, write_jsonl
 
 OUT = click.Path(dir_okay=False, path_type=Path)
@@ -97,22 +97,51 @@ def prepare(inputs: tuple[Path, ...], out_dir: Path, eval_fraction: float, seed:
 @click.option("--ooc-check", type=click.Choice(["auto", "embeddings", "tfidf"]), default="auto", show_default=True,
               help="Vectorizer of the out-of-character filter.")
 @click.option("--min-reply-chars", default=8, show_default=True, help="Drop shorter replies.")
+@click.option("--kind", "kinds", multiple=True, type=click.Choice(["dialogue", *grounded.KINDS]),
+              help="What to make (repeatable): 'dialogue' (default), or prompts whose replies must use the input: "
+              "'grounding' (a picture), 'recall' (a fact planted earlier), 'voice' (first person, not the card); "
+              "--n is then per kind.")
+@click.option("--held-out", "held_suite", default="builtin", show_default=True,
+              help="Evaluation suite whose photos and facts never enter the grounding/recall data.")
 @click.option("-o", "--out", required=True, type=OUT, help="Training file to write (.jsonl).")
 @click.pass_context
 def synthesize(ctx: click.Context, char_id: str, n: int, turns: int, seed: int, teacher_backend: str | None,
                teacher_model: str | None, teacher_url: str | None, ooc_check: str, min_reply_chars: int,
-               out: Path) -> None:
-    """Have a teacher model play library character CHAR_ID and keep the in-character dialogues."""
+               kinds: tuple[str, ...], held_suite: str, out: Path) -> None:
+    """Have a teacher model play library character CHAR_ID and keep the replies that pass the filters."""
     settings = synth.teacher_settings(_settings(ctx), backend=teacher_backend, model=teacher_model,
                                       base_url=teacher_url)
     teacher = Engine(settings)
     ctx.call_on_close(teacher.close)
+    if kinds and "dialogue" not in kinds:
+        _synth_grounded(teacher, char_id, kinds, n=n, seed=seed, held_suite=held_suite, out=out,
+                        detector=synth.ooc_detector(settings, ooc_check))
+        return
+    if kinds != ("dialogue",) and kinds:
+        raise RolecraftError("--kind dialogue cannot be mixed with other kinds; write them to separate files",
+                             code="invalid_option", param="kind")
     report = synth.synthesize(teacher, char_id, n=n, turns=turns, seed=seed, min_reply_chars=min_reply_chars,
                               detector=synth.ooc_detector(settings, ooc_check))
     click.echo(f"kept {len(report.samples)} of {report.attempted} dialogues ({report.cut_short} cut short)")
     _counts("rejected reply", report.dropped)
     if not report.samples:
         raise RolecraftError(f"no dialogue with {char_id!r} passed the filters ({data.reasons(report.dropped)})",
+                             code="no_samples")
+    click.echo(f"wrote {write_jsonl(out, report.samples)} samples to {out}")
+
+
+def _synth_grounded(teacher: Engine, char_id: str, kinds: tuple[str, ...], *, n: int, seed: int, held_suite: str,
+                    out: Path, detector: synth.OOCDetector) -> None:
+    from rolecraft.evaluation.suite import load_suite
+
+    held = grounded.held_out(load_suite(held_suite))
+    report = grounded.synthesize_grounded(teacher, char_id, kinds, n=n, seed=seed, held=held, detector=detector)
+    kept = Counter(s.source.split(":")[0].removeprefix("synth-") for s in report.samples)
+    for kind, tried in report.attempted.items():
+        click.echo(f"{kind}: kept {kept[kind]} of {tried}")
+    _counts("rejected reply", report.dropped)
+    if not report.samples:
+        raise RolecraftError(f"no reply of {char_id!r} passed the filters ({data.reasons(report.dropped)})",
                              code="no_samples")
     click.echo(f"wrote {write_jsonl(out, report.samples)} samples to {out}")
 

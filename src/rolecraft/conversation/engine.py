@@ -29,6 +29,7 @@ class Engine(Services):
         self.settings.home.mkdir(parents=True, exist_ok=True)
         self.store = Store(self.settings.db_url)
         self._backend = backend
+        self.windows: dict[str, int] = {}  # history messages each session's turns read (ChatSession.recent)
         self.store.install_samples()
 
     @property

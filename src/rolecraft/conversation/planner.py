@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from rolecraft.characters.macros import expand_macros
 from rolecraft.characters.model import Character
 from rolecraft.conversation.context import Lore, gather
 from rolecraft.conversation.media import prompt_content, reminder
@@ -117,9 +118,17 @@ def plan_turn(settings: Settings, builder: ContextBuilder, dialogue: Dialogue, *
     plan = build()
     remembered = recall(plan.dropped_messages) if recall is not None and new_text else []
     if remembered:
-        extras.late.append(f"[{dialogue.character.name} remembers]\n" + "\n".join(remembered))
+        extras.late.append(recall_note(settings.recall_template, remembered, char=dialogue.character.name,
+                                       user=dialogue.user))
         plan = build()
     return plan
+
+
+def recall_note(template: str, remembered: Sequence[str], *, char: str, user: str) -> str:
+    """The `recall_template` text for recalled exchanges ("User: words" then "Char: words" each)."""
+    said = [text.split("\n", 1)[0].removeprefix(f"{user}: ") for text in remembered]
+    note = expand_macros(template, char, user)  # before the words go in, so theirs stay as said
+    return note.replace("{{said}}", " / ".join(said)).replace("{{memories}}", "\n".join(remembered))
 
 
 def as_lines(messages: Sequence[Message]) -> list[Line]:

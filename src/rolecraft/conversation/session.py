@@ -137,14 +137,7 @@ class ChatSession:
         vectors = self.engine.vectors
         if vectors is None or not query or dropped == 0 or not history:
             return []
-        branch: set[int] = set()
-
-        def on_branch(message_id: int) -> bool:
-            if not branch:
-                branch.update(self.engine.store.path_ids(self.id, history[-1].id))
-            return message_id in branch
-
-        return vectors.recall(self.id, query, before_depth=dropped, on_branch=on_branch,
+        return vectors.recall(self.id, query, before_depth=dropped, history=history,
                               k=self.engine.settings.memory_results)
 
     def _lore(self, speaker: Character) -> Lore:
@@ -175,17 +168,35 @@ class ChatSession:
         return after_turn(engine.settings, engine.backend, self.character, self.user_name, turn, reply).to_meta()
 
     def recent(self, leaf_id: int | None = None) -> list[StoredMessage]:
-        """Enough recent history to fill the context: a window that grows until it reaches the root
-        or holds more than the context can take, so long sessions never load everything."""
-        window = WINDOW
+        """Enough recent history to fill the context: a window of WINDOW·4^k messages, the first that
+        reaches the root or holds more than the context can take, so long sessions never load everything.
+        The engine remembers each session's window, so a turn reads it in one query."""
+        windows = self.engine.windows
+        window = windows.get(self.id, WINDOW)
         while True:
             history = self.engine.store.path(self.id, leaf_id, last=window)
-            if not history or history[0].depth == 0:
-                return history
-            tokens = sum(self.engine.builder.cost(Message(m.role, m.content)) for m in history)  # type: ignore[arg-type]
-            if tokens > self.engine.backend.context_size:
-                return history
+            size = self._enough(history, window)
+            if size is not None:
+                if len(windows) >= 10_000:
+                    windows.clear()
+                windows[self.id] = size
+                return history[-size:]
             window *= 4
+
+    def _enough(self, history: list[StoredMessage], window: int) -> int | None:
+        """The smallest window (WINDOW, 4·WINDOW, ... up to `window`) whose tail of `history` reaches the root
+        or overflows the context; None when even `window` does neither."""
+        size, tokens, counted, limit = WINDOW, 0, 0, self.engine.backend.context_size
+        while size <= window:
+            if len(history) <= size and (not history or history[0].depth == 0):
+                return size
+            for m in history[max(0, len(history) - size): len(history) - counted]:
+                tokens += self.engine.builder.cost(Message(m.role, m.content))  # type: ignore[arg-type]
+            counted = min(size, len(history))
+            if tokens > limit:
+                return size
+            size *= 4
+        return None
 
     def perceive(self, user_text: str = "", *, images: Sequence[bytes] = (), audio: bytes | None = None,
                  heard: object = None) -> Perceived:

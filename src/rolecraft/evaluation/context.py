@@ -18,6 +18,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ from rolecraft.messages import Message
 from rolecraft.prompting import PromptPlan
 from rolecraft.settings import Settings
 from rolecraft.store import Store
-from rolecraft.store.records import NewMessage
+from rolecraft.store.records import NewMessage, StoredMessage
 
 PRIVATE_SETTINGS = {"home", "database_url", "api_key"}
 
@@ -53,7 +54,8 @@ class Configuration:
 def settings_for(base: Settings, overrides: dict[str, Any], *, what: str) -> Settings:
     """`base` with `overrides` applied and validated like any other settings."""
     try:
-        return Settings(**{**base.model_dump(), **overrides})
+        chosen = base.model_dump(exclude={"state_tracking"} - base.model_fields_set)  # per-model defaults follow
+        return Settings(**{**chosen, **overrides})
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
         raise RolecraftError(f"invalid settings in {what}: {problems}", code="invalid_settings") from exc
@@ -164,6 +166,17 @@ class TimedBackend(Backend):
         return getattr(self.inner, name)
 
 
+def remember_history(engine: Engine, session_id: str, stored: Sequence[StoredMessage]) -> None:
+    """Scripted history enters long-term memory as a live session's turns do (one entry per exchange),
+    so what a probe measures includes recall of exchanges that fell out of the context."""
+    if engine.vectors is None:
+        return
+    for said, answer in pairwise(stored):
+        if said.role == "user" and answer.role == "assistant":
+            engine.vectors.remember(session_id, answer.id, answer.depth,
+                                    f"{said.name}: {said.content}\n{answer.name}: {answer.content}")
+
+
 class ProbeContext:
     """One configuration under test: engines (per extra overrides), cache, judge, similarity, seeds."""
 
@@ -234,7 +247,8 @@ class ProbeContext:
         if f"card:{char_id}" not in self.memo:
             self.memo[f"card:{char_id}"] = digest(self.character(char_id).model_dump(mode="json"))
         card = self.memo[f"card:{char_id}"]
-        cache_key = f"reply|{key}|{digest(char_id, card, text, list(history), extra or {}, str(image or ''))}"
+        # "mem": replies made since scripted history enters long-term memory (older cache entries do not count)
+        cache_key = f"reply|{key}|{digest(char_id, card, text, list(history), extra or {}, str(image or ''), 'mem')}"
         cached = self.cache.get(cache_key)
         if cached is not None:
             return cached
@@ -243,7 +257,7 @@ class ProbeContext:
         if history:
             name = session.character.name
             chain = [NewMessage(role, session.user_name if role == "user" else name, said) for role, said in history]
-            engine.store.append(session.id, session.info.head_id, chain)
+            remember_history(engine, session.id, engine.store.append(session.id, session.info.head_id, chain))
         engine.settings.seed = self.seed_for(key)
         if image is not None:
             send, reason = self.ability("image_turn")

@@ -14,6 +14,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rolecraft.errors import RolecraftError
+from rolecraft.evaluation.state_accuracy import StateTurn
 
 BUILTIN = "builtin"
 
@@ -96,6 +97,8 @@ class Suite(_Strict):
                                         "the first character).")
     photos: list[Photo] = Field(default_factory=list)
     expressions: list[LabelledLine] = Field(default_factory=list)
+    state_turns: list[StateTurn] = Field(default_factory=list, description="Labelled exchanges for the "
+                                         "state-tracking probe (default: data/state_turns.jsonl).")
 
     def fingerprint(self) -> str:
         """A short hash of the suite's content."""

@@ -78,12 +78,13 @@ RULES: list[tuple[str, re.Pattern[str]]] = [
     ("name", re.compile(r"\b[Ii](?: am|'m)\s+([A-Z][a-z'-]{1,30})(?:[,.!]|\s+(?:and|a|an|the)\b)")),
     ("likes", re.compile(r"\bi (?:really )?(?:like|love|enjoy|adore)\s+" + _CLAUSE, re.I)),
     ("dislikes", re.compile(r"\bi (?:really )?(?:hate|dislike|can't stand|cannot stand)\s+" + _CLAUSE, re.I)),
-    ("facts", re.compile(r"\b(i (?:am|'m) (?:a|an) [^.!?,;\n]{2,50})", re.I)),
+    ("facts", re.compile(r"\b(i(?: am|'m) (?:a|an) [^.!?,;\n]{2,50})", re.I)),
     ("facts", re.compile(r"\b[Ii](?: am|'m) [A-Z][\w'-]+, ((?:a|an) [^.!?,;\n]{2,50})")),
     ("facts", re.compile(r"\b(i (?:live|work|grew up|was born) [^.!?,;\n]{2,60})", re.I)),
     ("facts", re.compile(r"\b(my [a-z]+ (?:is|are|was) [^.!?,;\n]{2,50})", re.I)),
     ("facts", re.compile(r"\b(i have (?:a|an|two|three|\d+) [^.!?,;\n]{2,50})", re.I)),
 ]
+_SUBJECT = re.compile(r"^i(?:'m\b|\b)", re.I)
 NOT_NAMES = {"Not", "So", "Just", "Sorry", "Here", "Fine", "Good", "Back", "Sure", "Going", "Very", "Really"}
 
 
@@ -97,9 +98,13 @@ def rule_updates(user_text: str) -> dict[str, Any]:
                 if value not in NOT_NAMES and "name" not in found:
                     found["name"] = value
             else:
-                value = f"I am {value}" if re.match(r"(?:a|an) ", value) else re.sub(r"^i\b", "I", value)
+                value = f"I am {value}" if re.match(r"(?:a|an) ", value) else _SUBJECT.sub(_pronoun, value)
                 found.setdefault(field, []).append(value)
     return {"user": found} if found else {}
+
+
+def _pronoun(match: re.Match[str]) -> str:
+    return "I am" if match.group(0).endswith("'m") else "I"
 
 
 def merge(state: DialogueState, update: dict[str, Any]) -> DialogueState:

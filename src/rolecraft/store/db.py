@@ -16,6 +16,7 @@ from rolecraft.errors import RolecraftError, not_found
 from rolecraft.store import migrations
 from rolecraft.store.characters import CharacterMixin, slugify
 from rolecraft.store.library import LibraryMixin
+from rolecraft.store.paths import MessageCache, branch_ids, path_rows, session_query
 from rolecraft.store.records import UNSET, NewMessage, SessionInfo, StoredMessage, Unset
 from rolecraft.store.tables import MessageRow, SessionRow
 from rolecraft.store.text import refuse_nul_in
@@ -49,6 +50,7 @@ class Store(CharacterMixin, LibraryMixin):
         if self.engine.dialect.name == "sqlite":
             _sqlite_pragmas(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._messages = MessageCache()
         self.migrate()
 
     def migrate(self) -> None:
@@ -91,11 +93,11 @@ class Store(CharacterMixin, LibraryMixin):
 
     def get_session(self, session_id: str, owner: str | Unset | None = UNSET) -> SessionInfo:
         """The session; with `owner`, only if that owner's (any other gets the 404 of an unknown id)."""
-        with self._tx() as db:
-            row = db.get(SessionRow, session_id)
-            if row is None or not (isinstance(owner, Unset) or row.owner == owner):
-                raise not_found("session", session_id)
-            return self._session_info(db, row)
+        with self.engine.connect() as conn:
+            row = conn.execute(session_query(), {"session": session_id}).first()
+        if row is None or not (isinstance(owner, Unset) or row.owner == owner):
+            raise not_found("session", session_id)
+        return SessionInfo(*row)
 
     @staticmethod
     def _session_info(db: Session, row: SessionRow) -> SessionInfo:
@@ -213,26 +215,18 @@ class Store(CharacterMixin, LibraryMixin):
 
     def path(self, session_id: str, leaf_id: int | None = None, *, last: int | None = None) -> list[StoredMessage]:
         """Messages from the root (or the `last` N) down to `leaf_id` (default: the head), in order."""
-        with self._tx() as db:
-            if leaf_id is None:
-                session = db.get(SessionRow, session_id)
-                if session is None:
-                    raise not_found("session", session_id)
-                leaf_id = session.head_id
-            if leaf_id is None:
-                return []
-            leaf = db.get(MessageRow, leaf_id)
-            if leaf is None or leaf.session_id != session_id:
+        with self.engine.connect() as conn:
+            found = path_rows(conn, self._messages, session_id, leaf_id, last)
+            if found:
+                return found
+            if leaf_id is not None:
                 raise not_found("message", str(leaf_id))
-            min_depth = 0 if last is None else max(0, leaf.depth - last + 1)
-            chain = select(MessageRow.id, MessageRow.parent_id).where(MessageRow.id == leaf_id)
-            chain = chain.cte("chain", recursive=True)
-            parent = select(MessageRow.id, MessageRow.parent_id).join(chain, MessageRow.id == chain.c.parent_id)
-            chain = chain.union_all(parent.where(MessageRow.depth >= min_depth))
-            rows = db.execute(
-                select(*_COLUMNS).where(MessageRow.id.in_(select(chain.c.id))).order_by(MessageRow.depth)
-            )
-            return [StoredMessage(*row) for row in rows]
+            session = conn.execute(select(SessionRow.head_id).where(SessionRow.id == session_id)).first()
+            if session is None:
+                raise not_found("session", session_id)
+            if session.head_id is not None:
+                raise not_found("message", str(session.head_id))
+            return []
 
     def update_meta(self, message_id: int, changes: dict) -> StoredMessage:
         """Merge `changes` into a message's meta (e.g. the user's edit of the tracked state)."""
@@ -256,12 +250,12 @@ class Store(CharacterMixin, LibraryMixin):
 
     def path_ids(self, session_id: str, leaf_id: int) -> set[int]:
         """Ids of every message from the root to `leaf_id` (branch membership tests)."""
-        with self._tx() as db:
-            chain = select(MessageRow.id, MessageRow.parent_id).where(MessageRow.id == leaf_id)
-            chain = chain.cte("ids", recursive=True)
-            chain = chain.union_all(
-                select(MessageRow.id, MessageRow.parent_id).join(chain, MessageRow.id == chain.c.parent_id))
-            return set(db.scalars(select(chain.c.id)))
+        return set(self.branch_ids(session_id, leaf_id))
+
+    def branch_ids(self, session_id: str, leaf_id: int) -> list[int]:
+        """Ids of the messages from the root to `leaf_id` of this session, in depth order (index = depth)."""
+        with self.engine.connect() as conn:
+            return branch_ids(conn, session_id, leaf_id)
 
     def delete_message(self, message_id: int) -> None:
         """Delete a message and its subtree; the head moves to its parent if it was inside."""
@@ -276,10 +270,6 @@ class Store(CharacterMixin, LibraryMixin):
             shas = self._unlink_messages(db, ids)
             db.execute(delete(MessageRow).where(MessageRow.id.in_(ids)))
             self._collect_attachments(db, shas, None if session is None else session.owner)
-
-
-_COLUMNS = (MessageRow.id, MessageRow.session_id, MessageRow.parent_id, MessageRow.depth, MessageRow.role,
-            MessageRow.name, MessageRow.content, MessageRow.created_at, MessageRow.meta)
 
 
 def _stored(row: MessageRow) -> StoredMessage:

@@ -4,7 +4,8 @@ A sample is rendered as the prompt chat would build for the character's last
 reply (card definition, examples when they fit, lorebook entries the dialogue
 triggers, the author's note, the dialogue, post-history instructions: the same
 `gather` and `ContextBuilder` a stored session uses), followed by that reply.
-Tracked state, summaries and recalled memories are not part of training data. The ids come
+Tracked state and summaries are not part of training data; a sample's `remembered` lines enter as
+long-term memory's recall block, and pictures with their observations get chat's reminder. The ids come
 from the inference backend's `ChatTemplate`, so the prompt part of a training
 sequence is exactly the token list `rolecraft chat` feeds the model; the mask
 is 1 on every one of the character's turns (the dialogue's, not lorebook text
@@ -13,15 +14,15 @@ placed in the assistant role) and nowhere else.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from rolecraft.characters.model import Character
-from rolecraft.conversation.planner import Line, client_plan
+from rolecraft.conversation.planner import Line, client_dialogue, plan_turn
 from rolecraft.errors import RolecraftError
 from rolecraft.messages import Message
-from rolecraft.prompting import ContextBuilder
+from rolecraft.prompting import ContextBuilder, PromptPlan
 from rolecraft.settings import Settings
 from rolecraft.training.samples import PreferencePair, TrainingSample, Turn
 
@@ -41,6 +42,26 @@ class Encoded:
 def user_content(turn: Turn) -> str:
     """A user turn as chat shows it to a text-only model: picture notes first, then the words."""
     return "\n".join([turn.observation, turn.content]) if turn.observation else turn.content
+
+
+def turn_line(turn: Turn) -> Line:
+    """A training turn as a planner line. A turn with `perceived` pictures carries the meta the perception
+    path writes (notes + observations), so the planner shows it and adds the reminder exactly as in chat."""
+    if turn.role == "user" and turn.perceived and turn.observation:
+        meta = {"image_notes": turn.observation.split("\n"), "images": turn.perceived}
+        return Line("user", "", turn.content, meta)
+    return Line(turn.role, "", user_content(turn) if turn.role == "user" else turn.content)
+
+
+def sample_plan(settings: Settings, builder: ContextBuilder, character: Character, turns: list[Turn], *, user: str,
+                remembered: Sequence[str] = (), late: Sequence[str] = ()) -> PromptPlan:
+    """The chat prompt for the character's reply after `turns` (ending with the user's), built by the one
+    turn planner; `remembered` lines enter as long-term memory's recall block does in a stored session,
+    `late` notes join the late block (a teacher's extra guidance)."""
+    dialogue = client_dialogue(character, [turn_line(t) for t in turns], user=user, persona=settings.persona)
+    dialogue.late.extend(late)
+    recall = (lambda _dropped: list(remembered)) if remembered else None
+    return plan_turn(settings, builder, dialogue, reply_tokens=settings.max_tokens, recall=recall)
 
 
 class Renderer:
@@ -64,10 +85,9 @@ class Renderer:
 
     def prompt(self, sample: TrainingSample | PreferencePair, turns: list[Turn]) -> list[Message]:
         """The chat prompt for the character's reply after `turns` (which end with the user's)."""
-        lines = [Line(t.role, "", user_content(t) if t.role == "user" else t.content) for t in turns]
         try:
-            return client_plan(self.settings, self.builder, self.character(sample), lines, user=sample.user,
-                               persona=self.settings.persona, reply_tokens=self.settings.max_tokens).messages
+            return sample_plan(self.settings, self.builder, self.character(sample), turns, user=sample.user,
+                               remembered=sample.remembered).messages
         except RolecraftError as exc:
             if exc.code != "context_overflow":
                 raise
@@ -79,7 +99,9 @@ class Renderer:
         last = max(i for i, t in enumerate(sample.messages) if t.role == "assistant" and t.content.strip())
         prompt = self.prompt(sample, sample.messages[:last])
         messages = [*prompt, Message("assistant", sample.messages[last].content, kind="history")]
-        ids, mask = self.backend.template.training_ids(messages, [m.kind == "history" for m in messages])
+        learn = [m.kind == "history" and (sample.learn == "all" or i == len(messages) - 1)
+                 for i, m in enumerate(messages)]
+        ids, mask = self.backend.template.training_ids(messages, learn)
         prompt_len = len(self.backend.template.ids(prompt))
         self._check_length(sample.id, len(ids))
         return Encoded(sample.id, ids, mask, prompt_len)

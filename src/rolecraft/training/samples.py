@@ -30,6 +30,8 @@ class Turn(BaseModel):
     content: str
     images: list[str] = Field(default_factory=list, description="Picture files, relative to the data file.")
     observation: str | None = Field(None, description="What perception saw in the pictures, for text-only models.")
+    perceived: list[dict] = Field(default_factory=list, description="The pictures' observations as perception "
+                                  "stores them (message meta 'images'), so the prompt gets the reminder chat adds.")
 
 
 class _Dialogue(BaseModel):
@@ -40,12 +42,16 @@ class _Dialogue(BaseModel):
     profile: str = Field("", description="Character description when the character is not a library card.")
     user: str = Field("User", min_length=1)
     source: str = ""
+    remembered: list[str] = Field(default_factory=list, description="Old exchanges long-term memory recalls for "
+                                  "the last reply (the '[{{char}} remembers]' block of a stored session).")
 
 
 class TrainingSample(_Dialogue):
     """A dialogue whose assistant turns are the character's (the loss is taken on those)."""
 
     messages: list[Turn]
+    learn: Literal["all", "last"] = Field("all", description="Which character turns carry the loss: every one, "
+                                          "or only the last (earlier ones are scripted context).")
 
     @field_validator("messages")
     @classmethod

@@ -9,15 +9,15 @@ from __future__ import annotations
 from rolecraft.errors import RolecraftError
 from rolecraft.evaluation.probes.base import MetricSpec, Probe, Record, Sample, SkipSample
 from rolecraft.evaluation.probes.media import ExpressionProbe, ImageGroundingProbe
-from rolecraft.evaluation.probes.memory import CoherenceProbe, FactRecallProbe
+from rolecraft.evaluation.probes.memory import CoherenceProbe, FactRecallProbe, StateTrackingProbe
 from rolecraft.evaluation.probes.persona import CatchphraseProbe, IdentifiabilityProbe, OutOfCharacterProbe
 from rolecraft.evaluation.probes.reference import MMRoleJudgeProbe, ReferenceProbe
 from rolecraft.evaluation.probes.speech import CopyingProbe, RepetitionProbe, ThirdPersonProbe
 from rolecraft.registry import Registry
 
 BUILTIN = (CatchphraseProbe, OutOfCharacterProbe, IdentifiabilityProbe, CopyingProbe, ThirdPersonProbe,
-           RepetitionProbe, FactRecallProbe, CoherenceProbe, ReferenceProbe, MMRoleJudgeProbe, ImageGroundingProbe,
-           ExpressionProbe)
+           RepetitionProbe, FactRecallProbe, CoherenceProbe, StateTrackingProbe, ReferenceProbe, MMRoleJudgeProbe,
+           ImageGroundingProbe, ExpressionProbe)
 PROBES: Registry[type[Probe]] = Registry("probe", group="rolecraft.eval_probes", param="probes",
                                          code="invalid_option")
 

@@ -1,4 +1,4 @@
-"""Multi-turn probes: recalling facts planted many turns ago, and not contradicting oneself.
+"""Multi-turn probes: recalling facts planted many turns ago, not contradicting oneself, tracking state.
 
 Fact recall plants a fact about the user in the first exchange, adds `depth`
 unrelated exchanges (scripted, so every configuration sees the same history),
@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rolecraft.evaluation.context import digest
 from rolecraft.evaluation.judge import contradiction_prompt, parse_verdict
 from rolecraft.evaluation.metrics import contradicts, mentions
 from rolecraft.evaluation.probes.base import MetricSpec, Probe, Record, Sample, SkipSample, flag
+from rolecraft.evaluation.state_accuracy import FIELDS, StateTurn, load_turns, score, track_turn
 from rolecraft.evaluation.suite import Exchange
 
 if TYPE_CHECKING:
@@ -111,3 +113,41 @@ class CoherenceProbe(Probe):
         if ctx.judge is None:
             return [f"No judge configured: 'contradiction' is the {heuristic}."]
         return [f"'contradiction' is the judge's verdict; 'contradiction_heuristic' is the {heuristic}."]
+
+
+class StateTrackingProbe(Probe):
+    name = "state_tracking"
+    title = "State tracking accuracy"
+    group_label = "language"
+    metrics = (
+        *(MetricSpec(f, f"{f}: taken as the exchange says, or left unchanged") for f in FIELDS),
+        MetricSpec("overall", "every field of every turn"),
+        MetricSpec("labelled", "fields a turn says something about"),
+    )
+
+    def prepare(self, ctx: ProbeContext) -> str | None:
+        return "state_tracking is off" if ctx.settings.state_tracking == "off" else None
+
+    def samples(self, ctx: ProbeContext) -> list[Sample]:
+        return [Sample(turn.id, turn, turn.lang) for turn in ctx.suite.state_turns or load_turns()]
+
+    def run(self, ctx: ProbeContext, sample: Sample) -> Record:
+        turn: StateTurn = sample.item
+        key = f"state|{turn.id}|{digest(turn.model_dump(mode='json'))}"
+        found = ctx.cache.get(key)
+        if found is None:
+            before, after = track_turn(ctx.settings.state_tracking, ctx.engine().backend, turn)
+            found = {"scores": score(turn, before, after), "state": after.model_dump(exclude_defaults=True)}
+            ctx.cache.put(key, found)
+        scores = found["scores"]
+        labelled = [scores[f] for f in scores["labelled"]]
+        values = {f: flag(scores[f]) for f in FIELDS} | {
+            "overall": sum(scores[f] for f in FIELDS) / len(FIELDS),
+            "labelled": sum(labelled) / len(labelled) if labelled else None}
+        return self.record(sample, values, state=found["state"], text=turn.user_text)
+
+    def notes(self, ctx: ProbeContext) -> list[str]:
+        turns = len(ctx.suite.state_turns or load_turns())
+        return [f"Tracker: state_tracking={ctx.settings.state_tracking}, on {turns} labelled exchanges (the suite's, "
+                "else evaluation/data/state_turns.jsonl) read from an empty state. A field the turn does not label "
+                "must stay unchanged, so inventing costs as much as missing; 'labelled' scores only what changed."]
