@@ -112,8 +112,8 @@ class DatabaseRateLimiter:
             now = time.time()
             conn.execute(delete(table).where(table.c.who == who, table.c.at <= now - WINDOW_S))
             count, oldest = conn.execute(select(func.count(), func.min(table.c.at)).where(table.c.who == who)).one()
-            if count >= per_minute:
-                return max(0.0, oldest + WINDOW_S - now)
+            if count >= per_minute:  # a hit another replica made while we waited may be newer than `now`
+                return min(WINDOW_S, max(0.0, oldest + WINDOW_S - time.time()))
             conn.execute(insert(table).values(who=who, at=now))
         return None
 
