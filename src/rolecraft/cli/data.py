@@ -123,11 +123,7 @@ def synthesize(ctx: click.Context, char_id: str, n: int, turns: int, seed: int, 
     report = synth.synthesize(teacher, char_id, n=n, turns=turns, seed=seed, min_reply_chars=min_reply_chars,
                               detector=synth.ooc_detector(settings, ooc_check))
     click.echo(f"kept {len(report.samples)} of {report.attempted} dialogues ({report.cut_short} cut short)")
-    _counts("rejected reply", report.dropped)
-    if not report.samples:
-        raise RolecraftError(f"no dialogue with {char_id!r} passed the filters ({data.reasons(report.dropped)})",
-                             code="no_samples")
-    click.echo(f"wrote {write_jsonl(out, report.samples)} samples to {out}")
+    _write_kept(out, report.samples, report.dropped, f"no dialogue with {char_id!r}")
 
 
 def _synth_grounded(teacher: Engine, char_id: str, kinds: tuple[str, ...], *, n: int, seed: int, held_suite: str,
@@ -139,11 +135,15 @@ def _synth_grounded(teacher: Engine, char_id: str, kinds: tuple[str, ...], *, n:
     kept = Counter(s.source.split(":")[0].removeprefix("synth-") for s in report.samples)
     for kind, tried in report.attempted.items():
         click.echo(f"{kind}: kept {kept[kind]} of {tried}")
-    _counts("rejected reply", report.dropped)
-    if not report.samples:
-        raise RolecraftError(f"no reply of {char_id!r} passed the filters ({data.reasons(report.dropped)})",
-                             code="no_samples")
-    click.echo(f"wrote {write_jsonl(out, report.samples)} samples to {out}")
+    _write_kept(out, report.samples, report.dropped, f"no reply of {char_id!r}")
+
+
+def _write_kept(out: Path, samples: list[TrainingSample], dropped: Counter, nothing: str) -> None:
+    """Report what the filters rejected, then write the kept samples (an error when none passed)."""
+    _counts("rejected reply", dropped)
+    if not samples:
+        raise RolecraftError(f"{nothing} passed the filters ({data.reasons(dropped)})", code="no_samples")
+    click.echo(f"wrote {write_jsonl(out, samples)} samples to {out}")
 
 
 @command.command("pairs")
