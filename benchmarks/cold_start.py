@@ -5,12 +5,15 @@ Each rep times three fresh processes: `rolecraft chat --new` on a fresh data fol
 creates the database, installs the sample characters and computes Ember's prefix KV cache),
 `rolecraft chat --new` again on a data folder that has chatted with Ember before (a new chat:
 the prefix cache is restored from disk), and the baseline: a Python process that imports
-llama_cpp, loads the same GGUF and streams the first token of a similar prompt.
+llama_cpp, loads the same GGUF and streams the first token of a similar short prompt. A second
+baseline does the same work rolecraft does without its caches: a bare script reading the exact
+prompt of a new chat's first turn (card, examples, greeting, lore, instructions) from scratch.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -31,6 +34,37 @@ for chunk in llm.create_chat_completion(messages=msgs, max_tokens=8, stream=True
     if chunk["choices"][0]["delta"].get("content"):
         sys.stdout.write("TOKEN\\n"); sys.stdout.flush(); break
 """
+
+SAME_PROMPT = """
+import json, sys, llama_cpp
+threads, tokens = int(sys.argv[2]), json.loads(open(sys.argv[3]).read())
+llm = llama_cpp.Llama(model_path=sys.argv[1], n_ctx=2048, n_threads=threads, n_threads_batch=threads, verbose=False)
+for token in llm.generate(tokens, temp=0.0):
+    sys.stdout.write("TOKEN\\n"); sys.stdout.flush(); break
+"""
+
+
+def new_chat_prompt(folder: Path, threads: int) -> tuple[Path, int, int]:
+    """The token ids of a new chat's first prompt ("Good evening!" to Ember), written to a file; with the
+    number of them and of the leading ones a saved prefix covers."""
+    from rolecraft.backends.prefix_cache import stable_count
+    from rolecraft.conversation import Engine
+    from rolecraft.conversation.media import Perceived
+    from rolecraft.settings import Settings
+
+    engine = Engine(Settings(home=folder, n_threads=threads))
+    try:
+        session = engine.new_session("ember")
+        plan, _ = session.plan(session.recent(), Perceived("Good evening!"))
+        backend = engine.backend
+        tokens = backend.prompt_tokens(plan.messages)
+        stable = backend.template.ids(plan.messages[:stable_count(plan.messages)], generation_prompt=False)
+    finally:
+        engine.close()
+    path = folder / "prompt.json"
+    path.write_text(json.dumps(tokens))
+    shared = next((i for i, (a, b) in enumerate(zip(stable, tokens, strict=False)) if a != b), len(stable))
+    return path, len(tokens), shared
 
 
 def first_byte(cmd: list[str], marker: bytes, env: dict[str, str], stdin: bytes = b"", nth: int = 1) -> float:
@@ -60,7 +94,8 @@ def main() -> None:
     args = parser.parse_args()
     exe = Path(sys.executable).with_name("rolecraft")
     model = str(resolve_gguf("smollm2"))
-    fresh, new_chat, raw = [], [], []
+    prompt, length, shared = new_chat_prompt(Path(tempfile.mkdtemp(prefix="rolecraft-cold-")), args.threads)
+    fresh, new_chat, raw, same = [], [], [], []
     chat = [str(exe), "chat", "--new"]
     for _ in range(args.reps):
         home = tempfile.mkdtemp(prefix="rolecraft-cold-")
@@ -68,12 +103,18 @@ def main() -> None:
         fresh.append(first_byte(chat, b"Ember: ", env, b"Hello there!\n", nth=2))
         new_chat.append(first_byte(chat, b"Ember: ", env, b"Good evening!\n", nth=2))
         raw.append(first_byte([sys.executable, "-c", BASELINE, model, str(args.threads)], b"TOKEN", env))
+        same.append(first_byte([sys.executable, "-c", SAME_PROMPT, model, str(args.threads), str(prompt)],
+                               b"TOKEN", env))
+    print(f"a new chat's first prompt: {length} tokens, {shared} of them in the saved prefix, "
+          f"{length - shared} read per new chat")
     for label, times in (("rolecraft chat, first chat on a fresh home:", fresh),
                          ("rolecraft chat, a new chat (prefix cached): ", new_chat),
-                         ("bare llama-cpp-python script:               ", raw)):
+                         ("bare llama-cpp-python script, short prompt: ", raw),
+                         ("bare llama-cpp-python, the same prompt:     ", same)):
         print(f"{label} median {median(times):.2f} s (runs: {', '.join(f'{t:.2f}' for t in times)})")
-    print(f"ratio to bare: new chat {median(new_chat) / median(raw):.2f}, "
-          f"fresh home {median(fresh) / median(raw):.2f}")
+    print(f"ratio to bare (short prompt): new chat {median(new_chat) / median(raw):.2f}, "
+          f"fresh home {median(fresh) / median(raw):.2f}; to bare with the same prompt: new chat "
+          f"{median(new_chat) / median(same):.2f}")
 
 
 if __name__ == "__main__":

@@ -1,12 +1,15 @@
 """Bounded loopback load on a real `rolecraft serve`, and the server's overhead over the in-process engine.
 
-Run: .venv/bin/python benchmarks/server_load.py [--seconds 60] [--clients 1,4,16] [--max-tokens 32] [--threads 2]
+Run: .venv/bin/python benchmarks/server_load.py [--seconds 60] [--clients 1,4,8] [--max-tokens 16] [--threads 2]
+    [--batch-streams 8]
 
-Load: for each N, N concurrent clients (each with its own stored session with Ember) send streamed
+Load: on a server serving one request at a time (batch_streams=1), then on one decoding up to
+--batch-streams together, for each N, N concurrent clients (each with its own stored session with Ember) send streamed
 chat-completion turns back to back for --seconds, against the bundled model on 127.0.0.1. Reported:
 completed turns, p50/p95 time to first token (TTFT) as a client sees it, errors (target 0), and lost
 turns (target 0): the turns each session holds in the database, counted against the turns the server
-acknowledged (a completed stream with its stored message ids).
+acknowledged (a completed stream with its stored message ids). Then the batched server's figures
+against the one-at-a-time server's, per N.
 Overhead: the same sequence of turns, once through `Engine` in this process and once through the
 server with one client, greedy so both generate the same text: ratio of p50 TTFT and of tokens/s.
 The script stops by itself: every phase is bounded by --seconds, every request by a timeout, and
@@ -127,7 +130,18 @@ def stored_turns(db_url: str, session_id: str) -> int:
         store.close()
 
 
-def load_phase(url: str, db_url: str, clients: int, seconds: float) -> None:
+@dataclass
+class Load:
+    clients: int
+    turns: int
+    tok_s: float
+    ttft_p50: float
+    ttft_p95: float
+    errors: int
+    lost: int
+
+
+def load_phase(url: str, db_url: str, clients: int, seconds: float, label: str) -> Load:
     group = [Client(new_session(url)) for _ in range(clients)]
     start = time.monotonic()
     until = start + seconds
@@ -138,15 +152,17 @@ def load_phase(url: str, db_url: str, clients: int, seconds: float) -> None:
         thread.join()
     wall = time.monotonic() - start  # the last turns started before the deadline finish after it
     turns = [t for c in group for t in c.turns]
-    errors = sum(len(c.errors) for c in group)
     lost = sum(abs(stored_turns(db_url, c.session_id) - len(c.turns)) for c in group)
     ttfts = [t.ttft * 1000 for t in turns] or [0.0]
     tokens = sum(t.tokens for t in turns)
-    print(f"N={clients:>2}: {len(turns):>4} turns in {wall:.0f} s ({tokens / max(len(turns), 1):.0f} tokens a reply, "
-          f"{tokens / wall:.1f} tok/s served), TTFT p50 {median(ttfts):6.0f} ms p95 {percentile(ttfts, 95):6.0f} ms, "
-          f"errors {errors}, lost turns {lost}", flush=True)
+    load = Load(clients, len(turns), tokens / wall, median(ttfts), percentile(ttfts, 95),
+                sum(len(c.errors) for c in group), lost)
+    print(f"{label} N={clients:>2}: {load.turns:>4} turns in {wall:.0f} s ({tokens / max(load.turns, 1):.0f} tokens a "
+          f"reply, {load.tok_s:.1f} tok/s served), TTFT p50 {load.ttft_p50:6.0f} ms p95 {load.ttft_p95:6.0f} ms, "
+          f"errors {load.errors}, lost turns {lost}", flush=True)
     for message in sorted({e for c in group for e in c.errors})[:3]:
         print(f"      error: {message}")
+    return load
 
 
 def in_process(settings: Settings, turns: int) -> list[Turn]:
@@ -173,34 +189,63 @@ def summary(turns: list[Turn]) -> tuple[float, float]:
     return median([t.ttft * 1000 for t in turns]), rate
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=60.0, help="Length of each load phase.")
-    parser.add_argument("--clients", default="1,4,16", help="Concurrent clients per phase.")
-    parser.add_argument("--max-tokens", type=int, default=32)
-    parser.add_argument("--threads", type=int, default=2, help="llama.cpp threads (both sides).")
-    parser.add_argument("--overhead-turns", type=int, default=8)
-    args = parser.parse_args()
-    home = Path(tempfile.mkdtemp(prefix="rolecraft-bench-"))
-    env = {"ROLECRAFT_HOME": str(home), "ROLECRAFT_CONFIG": str(home / "config.toml"), "ROLECRAFT_TEMPERATURE": "0",
-           "ROLECRAFT_MAX_TOKENS": str(args.max_tokens), "ROLECRAFT_N_THREADS": str(args.threads)}
-    settings = Settings(home=home / "inproc", temperature=0.0, max_tokens=args.max_tokens, n_threads=args.threads)
-    local = in_process(settings, args.overhead_turns)
-    process, url = start_server(home, env)
+def overhead(settings: Settings, url: str, turns: int) -> None:
+    local = in_process(settings, turns)
+    with httpx2.Client(base_url=url, timeout=300) as http:
+        sid = new_session(url)
+        served = [streamed_turn(http, sid, PROMPTS[i % len(PROMPTS)]) for i in range(turns)]
+    (ttft_l, rate_l), (ttft_s, rate_s) = summary(local[1:]), summary(served[1:])
+    print(f"overhead ({turns - 1} turns each, first dropped): in-process TTFT p50 {ttft_l:.0f} ms, "
+          f"{rate_l:.1f} tok/s; server TTFT p50 {ttft_s:.0f} ms, {rate_s:.1f} tok/s; "
+          f"TTFT ratio {ttft_s / ttft_l:.2f}, tokens/s ratio {rate_s / rate_l:.2f}", flush=True)
+
+
+def serve_loads(home: Path, env: dict[str, str], streams: int, clients: list[int], seconds: float) -> list[Load]:
+    """The load phases on a fresh server decoding up to `streams` requests together."""
+    folder = home / f"streams-{streams}"
+    folder.mkdir()
+    env = {**env, "ROLECRAFT_HOME": str(folder), "ROLECRAFT_CONFIG": str(folder / "config.toml"),
+           "ROLECRAFT_BATCH_STREAMS": str(streams)}
+    process, url = start_server(folder, env)
     try:
-        served = []
-        with httpx2.Client(base_url=url, timeout=300) as http:
-            sid = new_session(url)
-            served = [streamed_turn(http, sid, PROMPTS[i % len(PROMPTS)]) for i in range(args.overhead_turns)]
-        (ttft_l, rate_l), (ttft_s, rate_s) = summary(local[1:]), summary(served[1:])
-        print(f"overhead ({args.overhead_turns - 1} turns each, first dropped): in-process TTFT p50 {ttft_l:.0f} ms, "
-              f"{rate_l:.1f} tok/s; server TTFT p50 {ttft_s:.0f} ms, {rate_s:.1f} tok/s; "
-              f"TTFT ratio {ttft_s / ttft_l:.2f}, tokens/s ratio {rate_s / rate_l:.2f}", flush=True)
-        for clients in (int(n) for n in args.clients.split(",")):
-            load_phase(url, Settings(home=home).db_url, clients, args.seconds)
+        label = "one at a time" if streams == 1 else f"batch of {streams}"
+        return [load_phase(url, Settings(home=folder).db_url, n, seconds, label) for n in clients]
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=60.0, help="Length of each load phase.")
+    parser.add_argument("--clients", default="1,4,8", help="Concurrent clients per phase.")
+    parser.add_argument("--max-tokens", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=2, help="llama.cpp threads (both sides).")
+    parser.add_argument("--batch-streams", type=int, default=8,
+                        help="The batched server's batch_streams (compared with 1, one at a time; 1: skip).")
+    parser.add_argument("--overhead-turns", type=int, default=8, help="0: skip the overhead phase.")
+    args = parser.parse_args()
+    home = Path(tempfile.mkdtemp(prefix="rolecraft-bench-"))
+    env = {"ROLECRAFT_TEMPERATURE": "0", "ROLECRAFT_MAX_TOKENS": str(args.max_tokens),
+           "ROLECRAFT_N_THREADS": str(args.threads)}
+    clients = [int(n) for n in args.clients.split(",")]
+    if args.overhead_turns:
+        settings = Settings(home=home / "inproc", temperature=0.0, max_tokens=args.max_tokens, n_threads=args.threads)
+        own = {**env, "ROLECRAFT_HOME": str(home), "ROLECRAFT_CONFIG": str(home / "config.toml")}
+        process, url = start_server(home, own)
+        try:
+            overhead(settings, url, args.overhead_turns)
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    alone = serve_loads(home, env, 1, clients, args.seconds)
+    if args.batch_streams <= 1:
+        return
+    together = serve_loads(home, env, args.batch_streams, clients, args.seconds)
+    for a, b in zip(alone, together, strict=True):
+        print(f"N={a.clients:>2}: batch of {args.batch_streams} / one at a time: tok/s served "
+              f"{b.tok_s / max(a.tok_s, 1e-9):.2f}x, TTFT p50 {a.ttft_p50:.0f} -> {b.ttft_p50:.0f} ms, "
+              f"p95 {a.ttft_p95:.0f} -> {b.ttft_p95:.0f} ms")
 
 
 if __name__ == "__main__":

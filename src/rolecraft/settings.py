@@ -157,8 +157,9 @@ class Settings(BaseSettings):
     )
     kv_disk_mb: int = Field(2048, ge=0, description="Disk for saved KV caches spilled from memory, in MiB.")
     batch_streams: int = Field(
-        1, ge=1, le=64, description="Concurrent llama_cpp streams decoded together in one batch (1 = one at a "
-        "time); above 1, a second context reserves n_ctx of KV cache per stream (benchmarks/batched_decode.py).",
+        1, ge=1, le=64, description="Model jobs served at once (1 = one at a time): llama_cpp decodes their streams "
+        "together in one batch, in a second context that reserves n_ctx of KV cache per stream; openai_compat sends "
+        "them to the engine concurrently (benchmarks/batched_decode.py, benchmarks/server_load.py).",
     )
     kv_prefix_mb: int = Field(
         1024, ge=0, description="Disk for saved KV caches of character prefixes shared by new chats (0 = off), "

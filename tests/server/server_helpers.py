@@ -6,6 +6,7 @@ ROLECRAFT_TEST_DATABASE_URL when set (PostgreSQL in `make test`), else SQLite.
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import time
@@ -17,6 +18,9 @@ import openai
 import pytest
 
 from cli_helpers import EXE, cli_env, rolecraft
+from rolecraft.backends.models import resolve_gguf
+from rolecraft.training.base import gguf_identity
+from rolecraft.training.export import lora_to_gguf
 
 STARTUP_TIMEOUT_S = 120.0
 MAX_BODY = 2 * 1024 * 1024
@@ -118,3 +122,20 @@ def assert_openai_error(answer: httpx2.Response, status: int, code: str | None =
     if code is not None:
         assert body["error"]["code"] == code, body
     return body["error"]
+
+
+def random_adapter(folder: Path, out: Path) -> Path:
+    """A LoRA on every value projection of the bundled model with weights big enough to change its words."""
+    import torch
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True)
+    generator = torch.Generator().manual_seed(0)
+    tensors = {}
+    for layer in range(30):
+        prefix = f"base_model.model.model.layers.{layer}.self_attn.v_proj"
+        tensors[f"{prefix}.lora_A.weight"] = torch.randn(4, 576, generator=generator) * 0.1
+        tensors[f"{prefix}.lora_B.weight"] = torch.randn(192, 4, generator=generator) * 0.1
+    save_file(tensors, str(folder / "adapter_model.safetensors"))
+    (folder / "adapter_config.json").write_text(json.dumps({"r": 4, "lora_alpha": 8, "peft_type": "LORA"}))
+    return lora_to_gguf(folder, out, gguf_identity(resolve_gguf("smollm2")))

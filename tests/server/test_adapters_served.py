@@ -3,39 +3,18 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
-from server_helpers import Server, assert_openai_error
+from server_helpers import Server, assert_openai_error, random_adapter
 
 from rolecraft.backends import create_backend
 from rolecraft.backends.base import SamplingParams
-from rolecraft.backends.models import resolve_gguf
 from rolecraft.errors import RolecraftError
 from rolecraft.messages import Message
 from rolecraft.settings import Settings
-from rolecraft.training.base import gguf_identity
-from rolecraft.training.export import lora_to_gguf
 
 QUESTION = [Message("user", "Name three colours.")]
-
-
-def random_adapter(folder: Path, out: Path) -> Path:
-    """A LoRA on every value projection of the bundled model with weights big enough to change its words."""
-    import torch
-    from safetensors.torch import save_file
-
-    folder.mkdir(parents=True)
-    generator = torch.Generator().manual_seed(0)
-    tensors = {}
-    for layer in range(30):
-        prefix = f"base_model.model.model.layers.{layer}.self_attn.v_proj"
-        tensors[f"{prefix}.lora_A.weight"] = torch.randn(4, 576, generator=generator) * 0.1
-        tensors[f"{prefix}.lora_B.weight"] = torch.randn(192, 4, generator=generator) * 0.1
-    save_file(tensors, str(folder / "adapter_model.safetensors"))
-    (folder / "adapter_config.json").write_text(json.dumps({"r": 4, "lora_alpha": 8, "peft_type": "LORA"}))
-    return lora_to_gguf(folder, out, gguf_identity(resolve_gguf("smollm2")))
 
 
 @pytest.fixture(scope="module")

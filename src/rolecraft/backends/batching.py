@@ -12,7 +12,9 @@ On the 2-core test machine with the bundled model the gain is modest: one llama.
 is compute-bound, so a batch of eight costs nearly eight single steps (benchmarks/batched_decode.py).
 
 Whoever needs a token and has none drives the next step, under a lock: the scheduler
-works the same for callers on several threads and for generators interleaved on one.
+works the same for callers on several threads and for generators interleaved on one. A
+server's job threads step the batch inside `sharing.waiting()`: while one decodes, the
+others run their own code (a new request's prompt, a finished turn's commit).
 
 KV reuse: a slot keeps its KV after its stream ends, named by the stream's cache key; the
 session's next turn gets that slot back and evaluates only its new tokens. A stream
@@ -36,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from rolecraft.backends.kv_cache import Snapshot, SnapshotCache
+from rolecraft.backends.sharing import waiting
 from rolecraft.errors import RolecraftError
 
 MIN_REUSE = 16  # a shorter prefix is not worth a park, restore or copy
@@ -112,15 +115,17 @@ class BatchScheduler:
         stream = None
         try:
             while stream is None:  # all slots busy: help the others along until one frees
-                with self._lock:
+                with self._lock:  # admission builds the sampler: engine code, under the caller's engine lock
                     stream = self._admit(np.asarray(tokens, dtype=np.int32), key, make_sampler, max_tokens)
-                    if stream is None:
+                if stream is None:
+                    with waiting(), self._lock:
                         self._step()
             while True:
-                with self._lock:
-                    while not stream.out and not stream.done:
-                        self._step()
-                    token = stream.out.popleft() if stream.out else None
+                if not stream.out and not stream.done:
+                    with waiting(), self._lock:  # other jobs run meanwhile; one step serves them all
+                        while not stream.out and not stream.done:
+                            self._step()
+                token = stream.out.popleft() if stream.out else None  # only this generator pops its stream
                 if token is None:
                     if stream.error is not None:
                         raise stream.error
@@ -128,7 +133,7 @@ class BatchScheduler:
                 yield token
         finally:
             if stream is not None:
-                with self._lock:
+                with waiting(), self._lock:
                     self._finish(stream)
 
     def forget(self, key: str) -> None:

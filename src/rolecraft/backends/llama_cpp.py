@@ -10,6 +10,7 @@ together in a second context (backends/batching.py); LoRA adapters and pictures 
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
@@ -30,6 +31,7 @@ from rolecraft.backends.models import resolve_gguf
 from rolecraft.backends.penalties import LogprobRecorder, breaker_test, sampler_processors
 from rolecraft.backends.prefix_cache import MIN_TOKENS, PrefixCache, model_identity, scope_of, stable_count
 from rolecraft.backends.registry import register
+from rolecraft.backends.sharing import waiting
 from rolecraft.backends.templated import TemplatedBackend
 from rolecraft.errors import RolecraftError, missing_extra
 from rolecraft.messages import Message
@@ -108,6 +110,8 @@ class LlamaCppBackend(TemplatedBackend):
         self._stable: dict[tuple, list[int]] = {}
         self.batcher = self._make_batcher(settings)
         self._preparing = threading.Lock()
+        self._alone = threading.Lock()  # the model's own context, held for a whole generation
+        self._alone_by: int | None = None  # the thread holding it
         self.use_template(self._make_template())
 
     def _make_batcher(self, settings: Settings) -> BatchScheduler | None:
@@ -147,7 +151,8 @@ class LlamaCppBackend(TemplatedBackend):
 
     def stream(self, messages: Sequence[Message], params: SamplingParams) -> Iterator[StreamEvent]:
         if self.capabilities.images and any(m.images for m in messages):
-            yield from self._stream_with_images(messages, params)
+            with self._own_context():
+                yield from self._stream_with_images(messages, params)
             return
         with self._preparing:  # the memoised prompt and the grammar cache are shared by concurrent streams
             tokens = self.prompt_tokens(messages)
@@ -159,10 +164,16 @@ class LlamaCppBackend(TemplatedBackend):
             processors = self._processors(params, len(tokens), recorder)
             together = self.batcher is not None and params.adapter is None  # a LoRA adapter: the model's context
             sampler = self._batch_sampler(params, processors) if together else None
-        if self.batcher is not None and sampler is not None:
-            generated = self.batcher.generate(tokens, params.cache_key, sampler, max_tokens)
-        else:
-            generated = self._generate_alone(messages, tokens, params, processors)
+        with contextlib.ExitStack() as alone:
+            if self.batcher is not None and sampler is not None:
+                generated = self.batcher.generate(tokens, params.cache_key, sampler, max_tokens)
+            else:
+                alone.enter_context(self._own_context())
+                generated = self._generate_alone(messages, tokens, params, processors)
+            yield from self._events(generated, params, tokens, max_tokens, recorder)
+
+    def _events(self, generated: Iterator[int], params: SamplingParams, tokens: list[int], max_tokens: int,
+                recorder: LogprobRecorder | None) -> Iterator[StreamEvent]:
         out = Decoded()
         vocab = self.llm._model.vocab
         yield from (StreamEvent(text=piece) for piece in decode(
@@ -171,6 +182,24 @@ class LlamaCppBackend(TemplatedBackend):
         logprobs = token_logprobs(out, self._piece) if recorder is not None else None
         yield StreamEvent(finish_reason=out.finish_reason, prompt_tokens=len(tokens),
                           completion_tokens=len(out.tokens), logprobs=logprobs)
+
+    @contextlib.contextmanager
+    def _own_context(self) -> Iterator[None]:
+        """Hold the model's own context (one conversation at a time) for a whole generation; a job
+        thread waiting for it lets the others run (backends/sharing.py)."""
+        me = threading.get_ident()
+        if self._alone_by == me:
+            raise RolecraftError("two generations on the model's own context were interleaved on one thread; "
+                                 "finish one first, or set batch_streams above 1", code="backend_busy", status=500,
+                                 type="server_error")
+        with waiting():
+            self._alone.acquire()
+        self._alone_by = me
+        try:
+            yield
+        finally:
+            self._alone_by = None
+            self._alone.release()
 
     def _generate_alone(self, messages: Sequence[Message], tokens: list[int], params: SamplingParams,
                         processors: Any) -> Generator[int, None, None]:
@@ -242,9 +271,10 @@ class LlamaCppBackend(TemplatedBackend):
     def forget(self, key: str) -> None:
         """Drop everything cached for conversation `key`: its next turn re-reads its whole prompt
         (whoever holds the context now is parked first, so only `key` loses its cache)."""
-        self._switch(None, self.adapters.active)
-        self.snapshots.take(key)
-        self.llm.reset()
+        with self._own_context():
+            self._switch(None, self.adapters.active)
+            self.snapshots.take(key)
+            self.llm.reset()
         if self.batcher is not None:
             self.batcher.forget(key)
 

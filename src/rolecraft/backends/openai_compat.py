@@ -30,6 +30,7 @@ from typing import Any, Protocol
 from rolecraft.backends.base import Backend, Capabilities, SamplingParams, StreamEvent
 from rolecraft.backends.models import adapter_name
 from rolecraft.backends.registry import register
+from rolecraft.backends.sharing import released, waiting
 from rolecraft.errors import RolecraftError, missing_extra
 from rolecraft.messages import Message, raw_prompt
 from rolecraft.settings import Settings
@@ -366,7 +367,9 @@ class OpenAICompatBackend(Backend):
         guard = PhraseGuard(params.stop, params.banned_phrases)
         with server_errors(self._base_url):
             request = self._request(messages, params)
-            with self._open(request, _extra_body(params)) as chunks:
+            with waiting():  # a remote engine batches concurrent requests itself: let the other jobs send theirs
+                opened = self._open(request, _extra_body(params))
+            with opened as chunks:
                 yield from self._relay(chunks, guard, messages)
 
     def close(self) -> None:
@@ -418,7 +421,7 @@ class OpenAICompatBackend(Backend):
     def _relay(self, chunks: Any, guard: PhraseGuard, messages: Sequence[Message]) -> Iterator[StreamEvent]:
         """Pass text through the guard; end with one event carrying finish_reason and usage."""
         finish, usage, pieces = None, None, 0
-        for chunk in chunks:
+        for chunk in released(chunks):
             usage = chunk.usage or usage
             for choice in chunk.choices[:1]:
                 content = _choice_text(choice)

@@ -299,7 +299,8 @@ class Call:
         from rolecraft.voice.speech import Speaker
 
         speaker = Speaker(self, response)
-        response.run = self.runtime.run(_voice_turn(self.engine, self.session_id, heard, clip, response.box))
+        response.run = self.runtime.run(_voice_turn(self.engine, self.session_id, heard, clip, response.box),
+                                        key=self.session_id)
         splitter = SentenceSplitter()
         async for piece in response.run.pieces():
             response.marks.setdefault("first_token_s", time.monotonic() - response.marks["_ended"])
@@ -358,7 +359,7 @@ class Call:
     async def _store_cut(self, response: Response, reason: str, now: float, stopped: float) -> None:
         """Store what was heard once the model thread is free (the VAD goes on listening meanwhile)."""
         text, played = response.heard(now)
-        stored = await self.runtime.call(_store_heard, self.engine, response.turn, text, played)
+        stored = await self.runtime.call(_store_heard, self.engine, response.turn, text, played, key=self.session_id)
         await self.send("response.done", response={
             "id": response.id, "object": "realtime.response", "status": "cancelled",
             "status_details": {"type": "cancelled", "reason": reason},

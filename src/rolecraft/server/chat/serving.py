@@ -118,7 +118,7 @@ async def create(state: ServerState, caller: Principal, request: ChatCompletionR
                                     one.sampling_overrides(), one.stop_list))
         else:
             jobs.append(await run_in_threadpool(_job, state, caller, target, one, session_id, incoming))
-    run = state.runtime.run(_choices(jobs))
+    run = state.runtime.run(_choices(jobs), key=session_id)
     stamp = Stamp(f"chatcmpl-{uuid.uuid4().hex}", int(time.time()), request.model)
     headers = {SESSION_HEADER: session_id} if session_id else {}
     if ignored:

@@ -101,7 +101,7 @@ async def get_state(scene_id: SceneId, state: State, caller: Caller) -> StateOut
 @router.put("/{scene_id}/state", response_model=StateOut)
 async def put_state(scene_id: SceneId, body: GameState, state: State, caller: Caller) -> StateOut:
     """Change the game state on its own (the fields sent replace those fields; the rest carries over)."""
-    return await state.runtime.call(serving.game_state, state.engine, scene_id, caller, body)
+    return await state.runtime.call(serving.game_state, state.engine, scene_id, caller, body, key=scene_id)
 
 
 @router.get("/{scene_id}/witnessed/{character}", response_model=Witnessed)
@@ -118,8 +118,8 @@ async def _answer(state: ServerState, caller: Principal, scene_id: str, prepare:
     overrides = sampling.overrides()
     check_reply_tokens(overrides, state.server.max_reply_tokens)
     images = await run_in_threadpool(pictures.image_bytes) if pictures is not None else []
-    prepared = await state.runtime.call(prepare, images)
-    run = state.runtime.run(serving.scene_job(prepared, overrides))
+    prepared = await state.runtime.call(prepare, images, key=scene_id)
+    run = state.runtime.run(serving.scene_job(prepared, overrides), key=scene_id)
     if sampling.stream:
         return EventStream(_events(state, scene_id, run))
     if not await finish_unless_gone(run, request):

@@ -92,7 +92,7 @@ async def edit(session_id: SessionId, body: EditRequest, request: Request, state
     if body.role == "user":
         return await run_turn(state, caller, session_id, lambda s, o: s.edit_last_user(body.content, o), body, request)
     await run_in_threadpool(serving.owned_session, state.engine, session_id, caller)
-    stored = await state.runtime.call(serving.edit_reply, state.engine, session_id, body.content)
+    stored = await state.runtime.call(serving.edit_reply, state.engine, session_id, body.content, key=session_id)
     out = await run_in_threadpool(serving.turn_out, state.engine, session_id, stored, None)
     return Response(out.model_dump_json(), media_type="application/json")
 
@@ -125,14 +125,14 @@ async def delete_message(session_id: SessionId, message_id: MessageId, state: St
 async def session_state(session_id: SessionId, state: State, caller: Caller) -> dict:
     """What the state tracker knows (mood, location, relationships...)."""
     await run_in_threadpool(serving.owned_session, state.engine, session_id, caller)
-    return await state.runtime.call(state.engine.session_state, session_id)
+    return await state.runtime.call(state.engine.session_state, session_id, key=session_id)
 
 
 @router.get("/{session_id}/summary")
 async def session_summary(session_id: SessionId, state: State, caller: Caller) -> dict:
     """The rolling summary of the conversation so far."""
     await run_in_threadpool(serving.owned_session, state.engine, session_id, caller)
-    summary = await state.runtime.call(state.engine.session_summary, session_id)
+    summary = await state.runtime.call(state.engine.session_summary, session_id, key=session_id)
     return {"session_id": session_id, "summary": summary}
 
 

@@ -28,7 +28,8 @@ async def run_turn(state: ServerState, caller: Principal, session_id: str, start
     """Plan with `start`, generate, store; answer with the TurnOut (or stream it)."""
     check_reply_tokens(sampling.overrides(), state.server.max_reply_tokens)
     await run_in_threadpool(serving.owned_session, state.engine, session_id, caller)
-    run = state.runtime.run(session_job(state.engine, session_id, start, sampling.overrides(), []))
+    run = state.runtime.run(session_job(state.engine, session_id, start, sampling.overrides(), []),
+                            key=session_id)
     if sampling.stream:
         return EventStream(_events(state, session_id, run))
     if not await finish_unless_gone(run, http):
