@@ -10,7 +10,7 @@ import time
 from collections.abc import Generator
 from types import SimpleNamespace
 
-from rolecraft.backends.sharing import waiting
+from rolecraft.backends.sharing import released, waiting
 from rolecraft.server.runtime import Runtime
 
 
@@ -95,3 +95,27 @@ def test_a_call_of_a_key_waits_for_that_keys_running_job() -> None:
     finally:
         runtime.close()
     assert seen == ["edit after end", "turn0turn1turn2turn3"]
+
+
+def test_a_remote_engines_stream_lets_the_other_jobs_run() -> None:
+    """openai_compat reads its server's chunks through `released`: two slow remote streams overlap."""
+    runtime = _runtime(2)
+
+    def remote(name: str) -> Generator[str, None, None]:
+        def chunks() -> Generator[str, None, None]:
+            for i in range(3):
+                time.sleep(0.1)  # the remote engine producing its next chunk
+                yield f"{name}{i}"
+
+        yield from released(chunks())
+
+    async def both() -> float:
+        start = time.monotonic()
+        await asyncio.gather(runtime.run(remote("a")).collect(), runtime.run(remote("b")).collect())
+        return time.monotonic() - start
+
+    try:
+        took = asyncio.run(both())
+    finally:
+        runtime.close()
+    assert took < 0.5  # one after the other: 0.6 s
