@@ -13,6 +13,7 @@ prompt of a new chat's first turn (card, examples, greeting, lore, instructions)
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import subprocess
@@ -23,6 +24,7 @@ from pathlib import Path
 
 from _common import median
 
+import rolecraft
 from rolecraft.backends.models import resolve_gguf
 
 BASELINE = """
@@ -67,6 +69,13 @@ def new_chat_prompt(folder: Path, threads: int) -> tuple[Path, int, int]:
     return path, len(tokens), shared
 
 
+def wall(cmd: list[str], env: dict[str, str]) -> float:
+    """Seconds a process takes from spawn to exit."""
+    start = time.perf_counter()
+    subprocess.run(cmd, env=env, check=True)
+    return time.perf_counter() - start
+
+
 def first_byte(cmd: list[str], marker: bytes, env: dict[str, str], stdin: bytes = b"", nth: int = 1) -> float:
     """Seconds from spawn until the `nth` `marker` and one more byte appeared on stdout."""
     start = time.perf_counter()
@@ -94,8 +103,9 @@ def main() -> None:
     args = parser.parse_args()
     exe = Path(sys.executable).with_name("rolecraft")
     model = str(resolve_gguf("smollm2"))
+    compileall.compile_dir(Path(rolecraft.__file__).parent, quiet=1)  # the bytecode an installed package has
     prompt, length, shared = new_chat_prompt(Path(tempfile.mkdtemp(prefix="rolecraft-cold-")), args.threads)
-    fresh, new_chat, raw, same = [], [], [], []
+    fresh, new_chat, raw, same, ours, theirs = [], [], [], [], [], []
     chat = [str(exe), "chat", "--new"]
     for _ in range(args.reps):
         home = tempfile.mkdtemp(prefix="rolecraft-cold-")
@@ -105,12 +115,16 @@ def main() -> None:
         raw.append(first_byte([sys.executable, "-c", BASELINE, model, str(args.threads)], b"TOKEN", env))
         same.append(first_byte([sys.executable, "-c", SAME_PROMPT, model, str(args.threads), str(prompt)],
                                b"TOKEN", env))
+        ours.append(wall([sys.executable, "-c", "import rolecraft.cli.chat, llama_cpp"], env))
+        theirs.append(wall([sys.executable, "-c", "import llama_cpp"], env))
     print(f"a new chat's first prompt: {length} tokens, {shared} of them in the saved prefix, "
           f"{length - shared} read per new chat")
     for label, times in (("rolecraft chat, first chat on a fresh home:", fresh),
                          ("rolecraft chat, a new chat (prefix cached): ", new_chat),
                          ("bare llama-cpp-python script, short prompt: ", raw),
-                         ("bare llama-cpp-python, the same prompt:     ", same)):
+                         ("bare llama-cpp-python, the same prompt:     ", same),
+                         ("python importing rolecraft chat + llama_cpp:", ours),
+                         ("python importing llama_cpp:                 ", theirs)):
         print(f"{label} median {median(times):.2f} s (runs: {', '.join(f'{t:.2f}' for t in times)})")
     print(f"ratio to bare (short prompt): new chat {median(new_chat) / median(raw):.2f}, "
           f"fresh home {median(fresh) / median(raw):.2f}; to bare with the same prompt: new chat "

@@ -15,6 +15,8 @@ from rolecraft.errors import RolecraftError
 # `rolecraft chat` does not pay for the training and evaluation imports.
 COMMANDS = {name: f"rolecraft.cli.{name}" for name in (
     "chat", "characters", "sessions", "personas", "models", "serve", "keys", "eval", "data", "train", "talk")}
+# commands that reply soon after they start: the model loads while their modules import
+PRELOAD = {"chat", "talk"}
 
 
 class RolecraftGroup(click.Group):
@@ -29,12 +31,25 @@ class RolecraftGroup(click.Group):
             return None
         return importlib.import_module(COMMANDS[cmd_name]).command
 
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple:
+        if args and args[0] in PRELOAD and not {"-h", "--help"} & set(args):
+            from rolecraft.backends.registry import preload
+
+            preload(build_settings(ctx.params))
+        return super().resolve_command(ctx, args)
+
     def invoke(self, ctx: click.Context) -> object:
+        from rolecraft.backends.registry import settle
+
         try:
             return super().invoke(ctx)
         except RolecraftError as exc:
+            settle()  # a model still loading would swallow the message
             click.echo(f"error: {exc.message}", err=True)
             sys.exit(1)
+        except BaseException:
+            settle()
+            raise
 
 
 @click.group(cls=RolecraftGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -230,6 +230,7 @@ def command(ctx: click.Context, character: str | None, new: bool, session_id: st
             show_expression: bool) -> None:
     """Chat with CHARACTER (default: the configured character). Reads turns from stdin when piped."""
     engine = engine_from(ctx)
+    _ = engine.backend  # preloaded meanwhile (cli/__init__.py); nothing may print while llama.cpp loads
     session = _open(engine, character or engine.settings.character, new, session_id, greeting, persona, group)
     out = Output(show_prompt, show_expression, engine.settings.home / "audio" if speak else None)
     pending = [image.read_bytes()] if image else []
