@@ -1,6 +1,7 @@
 """Concurrent requests on one `rolecraft serve` with batch_streams=4, on the real bundled model: served
 together (every reply's first token comes before any reply ends), each greedy reply the one it gets
-alone, a LoRA request (the model's own context) beside the batch, one session's turns in order."""
+alone, a LoRA request (the model's own context) beside the batch, one session's turns in order, and a
+client leaving mid-reply holds up nobody and stores nothing."""
 
 from __future__ import annotations
 
@@ -98,3 +99,28 @@ def test_one_sessions_concurrent_turns_are_stored_one_after_another(batched: Ser
     assert _stored_users(batched, session) == [PROMPTS[i] for i in order]
     for earlier, later in itertools.pairwise(order):
         assert together[later].first > together[earlier].end  # the later turn's prompt holds the earlier turn
+
+
+def test_a_client_leaving_mid_reply_does_not_hold_up_the_others(batched: Server) -> None:
+    gone, others = new_session(batched, key="x"), [new_session(batched, key="x") for _ in PROMPTS[1:]]
+    left = threading.Event()
+
+    def leave() -> None:
+        chunks = batched.client().chat.completions.create(
+            model="ember", messages=[{"role": "user", "content": PROMPTS[0]}], stream=True, max_tokens=200,
+            extra_headers={SESSION: gone})
+        for chunk in chunks:
+            if chunk.choices and chunk.choices[0].delta.content:
+                break
+        chunks.close()
+        left.set()
+
+    leaver = threading.Thread(target=leave)
+    leaver.start()
+    together = _together(batched, [(p, s, "ember") for p, s in zip(PROMPTS[1:], others, strict=True)])
+    leaver.join(timeout=120)
+    assert left.is_set() and all(t.text.strip() for t in together)
+    assert [_stored_users(batched, s) for s in others] == [[p] for p in PROMPTS[1:]]
+    assert _stored_users(batched, gone) == []  # an abandoned reply is never stored
+    assert _ask(batched, PROMPTS[1], gone).text.strip()  # and the session goes on
+    assert _stored_users(batched, gone) == [PROMPTS[1]]
