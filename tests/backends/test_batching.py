@@ -135,3 +135,41 @@ def test_a_sessions_next_turn_reads_only_its_new_tokens_even_after_parking(batch
     _text(batched.stream(second, _greedy(12, cache_key="s1")))  # type: ignore[attr-defined]
     assert scheduler.parked.hits["memory"] == parked_hits + 1
     assert scheduler.reused - before >= len(batched.prompt_tokens(first))  # type: ignore[attr-defined]
+
+
+DEFINITION = Message("system", "You are Ember, a cheerful blacksmith in a mountain village called Kettle Pass. "
+                     "You speak warmly and bluntly, you love your forge, and you never speak for the traveller.",
+                     kind="definition")
+
+
+def _new_chat(question: str) -> list[Message]:
+    return [DEFINITION, Message("assistant", "Welcome to the forge, traveller!", kind="history"),
+            Message("user", question, kind="history")]
+
+
+def _with_prefixes(home: Path, streams: int) -> object:
+    from rolecraft.backends.llama_cpp import LlamaCppBackend
+
+    return LlamaCppBackend(Settings(home=home, n_ctx=1024, n_threads=1, batch_streams=streams))
+
+
+def test_batched_new_chats_save_and_restore_the_characters_prefix_as_one_at_a_time_does(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    first = _with_prefixes(home, 2)
+    try:
+        said = _text(first.stream(_new_chat("What are you forging?"), _greedy(cache_key="a")))  # type: ignore
+        assert first.prefixes.hits["saved"] == 1  # type: ignore[attr-defined]
+    finally:
+        first.close()  # type: ignore[attr-defined]
+    again, alone = _with_prefixes(home, 2), _with_prefixes(home, 1)  # new processes, the same home
+    try:
+        before = again.batcher.reused  # type: ignore[attr-defined]
+        batched = _text(again.stream(_new_chat("Who taught you?"), _greedy(cache_key="b")))  # type: ignore
+        assert again.prefixes.hits["hit"] == 1  # type: ignore[attr-defined]
+        assert again.batcher.reused - before >= 32  # type: ignore[attr-defined]
+        assert batched == _text(alone.stream(_new_chat("Who taught you?"), _greedy(cache_key="c")))  # type: ignore
+        assert alone.prefixes.hits["hit"] == 1  # type: ignore[attr-defined]  # the batched path's entry
+        assert said.strip() and batched.strip()
+    finally:
+        again.close()  # type: ignore[attr-defined]
+        alone.close()  # type: ignore[attr-defined]

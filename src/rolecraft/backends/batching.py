@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from rolecraft.backends.kv_cache import Snapshot, SnapshotCache
+from rolecraft.backends.prefix_cache import MIN_TOKENS, PrefixCache
 from rolecraft.backends.sharing import waiting
 from rolecraft.errors import RolecraftError
 
@@ -45,6 +46,14 @@ MIN_REUSE = 16  # a shorter prefix is not worth a park, restore or copy
 
 # Builds a stream's sampler chain; the argument returns that stream's tokens so far (prompt + generated).
 MakeSampler = Callable[[Callable[[], np.ndarray]], Any]
+
+
+@dataclass(frozen=True)
+class Stable:
+    """The prefix every new chat of a character shares (backends/prefix_cache.py): its scope, its length."""
+
+    scope: str
+    end: int
 
 
 @dataclass(eq=False)
@@ -74,6 +83,8 @@ class Stream:
     out: deque[int] = field(default_factory=deque)
     done: bool = False
     error: BaseException | None = None
+    save_at: int = 0  # when its KV reaches this many tokens, save them as the character's prefix (0: no)
+    scope: str = ""  # the prefix cache scope it saves under
 
     def view(self) -> np.ndarray:
         return self.slot.ids[: self.slot.n]
@@ -82,11 +93,12 @@ class Stream:
 class BatchScheduler:
     """Decodes up to `streams` concurrent requests on `llm`'s model in one llama.cpp batch per step."""
 
-    def __init__(self, llm: Any, streams: int, parked: SnapshotCache, is_end: Callable[[int], bool]) -> None:
+    def __init__(self, llm: Any, streams: int, parked: SnapshotCache, is_end: Callable[[int], bool],
+                 prefixes: PrefixCache | None = None) -> None:
         import llama_cpp
         from llama_cpp import _internals
 
-        self._lib, self._is_end, self.parked = llama_cpp, is_end, parked
+        self._lib, self._is_end, self.parked, self.prefixes = llama_cpp, is_end, parked, prefixes
         streams = max(1, min(streams, llama_cpp.llama_max_parallel_sequences()))
         params = llama_cpp.llama_context_params()  # a copy of the model's own: same threads, rope, KV types
         ctypes.memmove(ctypes.byref(params), ctypes.byref(llm.context_params), ctypes.sizeof(params))
@@ -109,14 +121,17 @@ class BatchScheduler:
         return sum(s.stream is not None for s in self.slots)
 
     def generate(self, tokens: Sequence[int], key: str | None, make_sampler: MakeSampler,
-                 max_tokens: int) -> Iterator[int]:
+                 max_tokens: int, stable: Stable | None = None) -> Iterator[int]:
         """Sampled tokens for prompt `tokens`, the end token included, until `max_tokens` or the end.
-        Closing the generator early frees its slot (its KV stays there for reuse)."""
+        Closing the generator early frees its slot (its KV stays there for reuse). `stable` names the
+        prefix every new chat of this character shares: restored from the prefix cache, or saved to it.
+        """
         stream = None
         try:
             while stream is None:  # all slots busy: help the others along until one frees
                 with self._lock:  # admission builds the sampler: engine code, under the caller's engine lock
-                    stream = self._admit(np.asarray(tokens, dtype=np.int32), key, make_sampler, max_tokens)
+                    stream = self._admit(np.asarray(tokens, dtype=np.int32), key, make_sampler, max_tokens,
+                                         stable)
                 if stream is None:
                     with waiting(), self._lock:
                         self._step()
@@ -145,7 +160,7 @@ class BatchScheduler:
                     self._clear(slot)
 
     def _admit(self, tokens: np.ndarray, key: str | None, make_sampler: MakeSampler,
-               max_tokens: int) -> Stream | None:
+               max_tokens: int, stable: Stable | None) -> Stream | None:
         free = [s for s in self.slots if s.stream is None]
         if not free or self._prefix_coming(tokens):
             return None
@@ -153,13 +168,15 @@ class BatchScheduler:
                                         -s.used))
         if slot.key is not None and slot.key != key and slot.n >= MIN_REUSE:
             self._park(slot)
-        held = self._start(slot, tokens, key)
+        held = self._start(slot, tokens, key, stable)
         self.reused += held
         self._lib.llama_memory_seq_rm(self._mem, slot.seq, held, -1)
         ids = np.zeros(len(tokens) + max_tokens + 1, dtype=np.int32)
         ids[:held] = tokens[:held]
         slot.ids, slot.n, slot.key, slot.used = ids, held, key, next(self._clock)
         stream = Stream(slot, tokens[held:].tolist(), None, max_tokens)
+        if stable is not None and self.prefixes is not None and stable.end - held >= MIN_TOKENS:
+            stream.save_at, stream.scope = stable.end, stable.scope
         stream.sampler = make_sampler(stream.view)
         slot.stream = stream
         return stream
@@ -177,9 +194,10 @@ class BatchScheduler:
                 return True
         return False
 
-    def _start(self, slot: Slot, tokens: np.ndarray, key: str | None) -> int:
+    def _start(self, slot: Slot, tokens: np.ndarray, key: str | None, stable: Stable | None) -> int:
         """Put the longest available prefix of `tokens` into `slot` (its own KV, the key's parked copy,
-        or another slot's cells); how many tokens it then holds (always leaving one to evaluate)."""
+        another slot's cells, or the character's saved prefix); how many tokens it then holds (always
+        leaving one to evaluate)."""
         limit = len(tokens) - 1
         held = min(slot.common(tokens), limit)
         parked = self.parked.take(key) if key is not None else None
@@ -192,6 +210,11 @@ class BatchScheduler:
             if copy is not None:
                 self._restore(slot, copy)
             held = min(slot.common(tokens), limit)
+        if stable is not None and self.prefixes is not None and stable.end > held + MIN_REUSE:
+            saved = self.prefixes.longest(stable.scope, tokens.tolist(), longer_than=held + MIN_REUSE)
+            if saved is not None:
+                self._restore(slot, saved)
+                held = min(slot.common(tokens), limit)
         return held
 
     def _capture(self, slot: Slot) -> Snapshot | None:
@@ -240,8 +263,10 @@ class BatchScheduler:
         streams = [s.stream for s in self.slots if s.stream is not None and not s.stream.done]
         reading = [st for st in streams if len(st.todo) > 1]
         for stream in [min(reading, key=lambda st: len(st.todo))] if reading else streams:
-            take = min(len(stream.todo), self.n_batch)
             slot, start = stream.slot, batch.n_tokens
+            take = min(len(stream.todo), self.n_batch)
+            if stream.save_at > slot.n:  # the prefix ends a block, as on the one-at-a-time path
+                take = min(take, stream.save_at - slot.n)
             for i, token in enumerate(stream.todo[:take]):
                 k = start + i
                 batch.token[k], batch.pos[k], batch.n_seq_id[k] = token, slot.n + i, 1
@@ -273,12 +298,21 @@ class BatchScheduler:
             slot.ids[slot.n: slot.n + take] = stream.todo[:take]
             slot.n += take
             del stream.todo[:take]
+            if stream.save_at and slot.n >= stream.save_at:
+                self._save_prefix(stream)
             if last >= 0:
                 try:
                     self._sample(stream, last)
                 except Exception as exc:  # a failing sampler ends its own stream, not the caller's
                     stream.error = exc
                     self._finish(stream)
+
+    def _save_prefix(self, stream: Stream) -> None:
+        """The character's prefix, just read by `stream`: saved for the next new chat in any process."""
+        stream.save_at = 0
+        snapshot = self._capture(stream.slot)
+        if snapshot is not None and self.prefixes is not None:
+            self.prefixes.put(stream.scope, snapshot)
 
     def _sample(self, stream: Stream, index: int) -> None:
         token = stream.sampler.sample(self._ctx, index)

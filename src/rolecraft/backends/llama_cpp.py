@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from rolecraft.backends.anticopy import AntiCopy
 from rolecraft.backends.base import Capabilities, SamplingParams, StreamEvent
-from rolecraft.backends.batching import BatchScheduler, MakeSampler
+from rolecraft.backends.batching import BatchScheduler, MakeSampler, Stable
 from rolecraft.backends.constraints import RoleLogits, phrase_token_seqs
 from rolecraft.backends.decoding import Decoded, decode, token_logprobs
 from rolecraft.backends.kv_cache import SnapshotCache, capture, restore
@@ -121,7 +121,7 @@ class LlamaCppBackend(TemplatedBackend):
         vocab = self.llm._model.vocab
         parked = SnapshotCache(settings.kv_cache_mb << 20, settings.kv_disk_mb << 20, settings.home / "kv-batch")
         return BatchScheduler(self.llm, settings.batch_streams, parked,
-                              lambda t: bool(self._llama_cpp.llama_vocab_is_eog(vocab, t)))
+                              lambda t: bool(self._llama_cpp.llama_vocab_is_eog(vocab, t)), self.prefixes)
 
     def _make_template(self) -> ChatTemplate:
         def encode(text: str) -> list[int]:
@@ -164,9 +164,10 @@ class LlamaCppBackend(TemplatedBackend):
             processors = self._processors(params, len(tokens), recorder)
             together = self.batcher is not None and params.adapter is None  # a LoRA adapter: the model's context
             sampler = self._batch_sampler(params, processors) if together else None
+            stable = self._shared_prefix(messages, tokens) if together else None
         with contextlib.ExitStack() as alone:
             if self.batcher is not None and sampler is not None:
-                generated = self.batcher.generate(tokens, params.cache_key, sampler, max_tokens)
+                generated = self.batcher.generate(tokens, params.cache_key, sampler, max_tokens, stable)
             else:
                 alone.enter_context(self._own_context())
                 generated = self._generate_alone(messages, tokens, params, processors)
@@ -311,6 +312,15 @@ class LlamaCppBackend(TemplatedBackend):
         self.llm.n_tokens = held
         self.llm.eval(tokens[held:end])
         self.prefixes.put(scope, capture(self.llm))
+
+    def _shared_prefix(self, messages: Sequence[Message], tokens: list[int]) -> Stable | None:
+        """What a batched stream may take from (or save to) the prefix cache: the character's stable
+        prefix, under the scope the one-at-a-time path uses without an adapter (so both share entries)."""
+        if self.prefixes.budget <= 0:
+            return None
+        end = min(len(tokens) - 1, self.llm.longest_token_prefix(self._stable_ids(messages), tokens))
+        scope = scope_of(*self._identity, self.template.source, None)
+        return Stable(scope, end) if end >= MIN_TOKENS else None
 
     def _stable_ids(self, messages: Sequence[Message]) -> list[int]:
         """Token ids of the messages every new session of this character starts with (memoised per character)."""
