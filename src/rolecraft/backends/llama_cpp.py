@@ -301,26 +301,29 @@ class LlamaCppBackend(TemplatedBackend):
         if self.prefixes.budget <= 0:
             return
         held = self.llm.longest_token_prefix(self.llm._input_ids, tokens)
-        scope = scope_of(*self._identity, self.template.source, self.adapters.active)
-        snapshot = self.prefixes.longest(scope, tokens, longer_than=held)
+        stable = self._stable_prefix(messages, tokens, self.adapters.active)
+        snapshot = self.prefixes.longest(stable.scope, tokens, longer_than=held)
         if snapshot is not None and restore(self.llm, snapshot):
             return
         held = self.llm.longest_token_prefix(self.llm._input_ids, tokens)
-        end = min(len(tokens) - 1, self.llm.longest_token_prefix(self._stable_ids(messages), tokens))
-        if end - held < MIN_TOKENS:
+        if stable.end - held < MIN_TOKENS:
             return
         self.llm.n_tokens = held
-        self.llm.eval(tokens[held:end])
-        self.prefixes.put(scope, capture(self.llm))
+        self.llm.eval(tokens[held:stable.end])
+        self.prefixes.put(stable.scope, capture(self.llm))
+
+    def _stable_prefix(self, messages: Sequence[Message], tokens: list[int], adapter: str | None) -> Stable:
+        """The part of `tokens` every new session of this character shares, and its prefix cache scope (the
+        batched path asks without an adapter, as the one-at-a-time path does then: both share entries)."""
+        end = min(len(tokens) - 1, self.llm.longest_token_prefix(self._stable_ids(messages), tokens))
+        return Stable(scope_of(*self._identity, self.template.source, adapter), end)
 
     def _shared_prefix(self, messages: Sequence[Message], tokens: list[int]) -> Stable | None:
-        """What a batched stream may take from (or save to) the prefix cache: the character's stable
-        prefix, under the scope the one-at-a-time path uses without an adapter (so both share entries)."""
+        """What a batched stream may take from (or save to) the prefix cache (None: too short, or off)."""
         if self.prefixes.budget <= 0:
             return None
-        end = min(len(tokens) - 1, self.llm.longest_token_prefix(self._stable_ids(messages), tokens))
-        scope = scope_of(*self._identity, self.template.source, None)
-        return Stable(scope, end) if end >= MIN_TOKENS else None
+        stable = self._stable_prefix(messages, tokens, None)
+        return stable if stable.end >= MIN_TOKENS else None
 
     def _stable_ids(self, messages: Sequence[Message]) -> list[int]:
         """Token ids of the messages every new session of this character starts with (memoised per character)."""
